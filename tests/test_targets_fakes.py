@@ -1,7 +1,7 @@
 """The fake tools (tests/fakebin) the cluster-target tests stand on, and checks of the fakes.
 
-The other test_targets_* modules import `fakes` from here: the fakes record every call, so a
-test can say exactly what a target ran and, as important, what it did not run.
+The other test_targets_* modules build their `fakes` fixture with `make_fakes`. The fakes
+record every call, so a test can say exactly what a target ran and what it did not run.
 """
 
 from __future__ import annotations
@@ -108,10 +108,26 @@ def fake_identity(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return written
 
 
+def fake_kubeconfig(cluster: str) -> str:
+    """The kubeconfig the fake `kind create cluster` writes (pykube can read it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_fake", FAKEBIN / "_fake.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.KUBECONFIG.format(n=cluster)
+
+
+def make_fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fakes:
+    """The fakes, run from tmp_path (pytest-kind writes .pytest-kind/ in the working dir)."""
+    monkeypatch.chdir(tmp_path)
+    return Fakes(tmp_path, monkeypatch)
+
+
 @pytest.fixture
 def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fakes:
-    monkeypatch.chdir(tmp_path)  # pytest-kind writes .pytest-kind/ in the working directory
-    return Fakes(tmp_path, monkeypatch)
+    return make_fakes(tmp_path, monkeypatch)
 
 
 def test_fakes_log_argv_and_answer_versions(fakes: Fakes) -> None:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from test_targets_fakes import Fakes, fake_identity, fakes  # noqa: F401
+from test_targets_fakes import Fakes, fake_identity, make_fakes
 
 from linkerd_conformance.api import Profile, TargetError
 from linkerd_conformance.targets import tools
 from linkerd_conformance.targets.kind import KindTarget
 from linkerd_conformance.targets.kubeconfig import KubeconfigTarget
+
+
+@pytest.fixture
+def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fakes:
+    return make_fakes(tmp_path, monkeypatch)
 
 CREATING = ("create", "apply", "install", "build", "load")
 

@@ -61,7 +61,10 @@ def kubectl(argv, stdin, state_path):
     if verb == "apply":
         if "-" not in args:
             out("customresourcedefinition.apiextensions.k8s.io/gateways serverside-applied\n")
-        doc = json.loads(stdin or "{}")
+        try:
+            doc = json.loads(stdin or "{}")
+        except ValueError:  # YAML piped from `linkerd install`
+            out("namespace/linkerd created\n")
         lines = []
         for item in doc.get("items", []):
             meta = item.get("metadata", {})
