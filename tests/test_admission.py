@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+
 from linkerd_conformance import manifests
 from linkerd_conformance.api import KNOWN_VERSIONS, Profile
 from linkerd_conformance.reference.admission import (

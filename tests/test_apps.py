@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
+
 from linkerd_conformance.reference.apps import AppContext, UnknownImage, start_app
 from linkerd_conformance.reference.apps.base import QuietHandler, QuietHTTPServer, ServerThread
 

@@ -13,6 +13,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 from crd_schemas import BY_KIND, IDENTITY_PATTERN
+
 from linkerd_conformance import manifests
 from linkerd_conformance.api import ObjectRef, Profile
 from linkerd_conformance.reference.admission import admit

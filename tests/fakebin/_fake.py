@@ -74,8 +74,12 @@ def kubectl(argv, stdin, state_path):
         save(state_path, state)
         out("\n".join(lines) + "\n")
     if verb == "get" and len(args) > 1 and args[1] in ("namespaces", "namespace", "ns"):
+        selector = {}
+        if "-l" in args:
+            selector = dict(kv.split("=", 1) for kv in args[args.index("-l") + 1].split(","))
         items = [{"metadata": {"name": n, "labels": labels}}
-                 for n, labels in state["namespaces"].items()]
+                 for n, labels in state["namespaces"].items()
+                 if all(labels.get(k) == v for k, v in selector.items())]
         out(json.dumps({"items": items}))
     if verb == "delete" and len(args) > 1 and args[1] == "namespace" and "-l" in args:
         selector = dict(kv.split("=", 1) for kv in args[args.index("-l") + 1].split(","))
