@@ -142,13 +142,13 @@ def test_probe_execs_the_prober_inside_the_clients_pod_against_the_pod_ip(fakes:
     m.apply(NS, {**NS, "metadata": {"name": "bad"}})
     client = Client("bad", "default", meshed=True)
     outcome = m.probe(client, Dest("emojivoto", "web", "http"), "http", path="/api/list",
-                      headers={"x": "1"}, timeout=2)
+                      headers={"x": "1"})
     assert outcome.verdict is Verdict.ALLOWED and outcome.status == 200
     exec_call = fakes.commands()[-1]
     assert exec_call == (
         "kubectl --context ctx exec -n bad prober-default-meshed-pod -c prober -- "
         "python -m linkerd_conformance.prober --protocol http --host 10.244.0.7 --port 8080 "
-        '--path /api/list --headers {"x": "1"} --timeout 2')
+        "--timeout 2 --path /api/list --header x:1")
     pod = json.loads([c for c in fakes.calls("kubectl") if c["argv"][2] == "apply"][-1]
                      ["stdin"])["items"][0]
     assert pod["metadata"]["annotations"] == {"linkerd.io/inject": "enabled"}
@@ -189,6 +189,24 @@ def test_a_canned_denial_is_parsed_from_the_probers_json_line(fakes: Fakes) -> N
     m.apply(NS)
     outcome = m.probe(Client("emojivoto"), Dest("emojivoto", "web", "http"), "http")
     assert outcome.verdict is Verdict.HTTP_FORBIDDEN and outcome.status == 403
+
+
+def test_request_arguments_map_to_the_probers_flags() -> None:
+    import codecs
+
+    from linkerd_conformance.targets.cluster import request_flags
+
+    assert request_flags("grpc", {"method": "emojivoto.v1.EmojiService/ListAll",
+                                  "message": b"\x08\x01", "metadata": {"k": "v"}}) == [
+        "--grpc-method", "emojivoto.v1.EmojiService/ListAll", "--message-hex", "0801",
+        "--metadata", "k:v"]
+    assert request_flags("http", {"method": "POST", "body": b"{}", "authority": "web-svc"}) == [
+        "--method", "POST", "--body", "{}", "--authority", "web-svc"]
+    payload = b"ping\n\x00\\x"
+    [flag, text] = request_flags("tcp", {"payload": payload})
+    assert flag == "--payload" and codecs.escape_decode(text.encode())[0] == payload
+    with pytest.raises(TargetError, match="no flag for the http request argument 'retries'"):
+        request_flags("http", {"retries": 3})
 
 
 def test_outside_clients_cannot_be_placed_on_a_cluster(fakes: Fakes) -> None:
@@ -291,6 +309,19 @@ def test_cleanup_deletes_only_this_runs_namespaces(fakes: Fakes) -> None:
     m.cleanup()  # idempotent
     assert sorted(fakes.state()["namespaces"]) == ["kube-system", "other-run", "team"]
     assert sum(" delete namespace " in c for c in fakes.commands()) == 1
+
+
+def test_reset_deletes_this_runs_namespaces_and_forgets_its_probers(fakes: Fakes) -> None:
+    fakes.respond("kubectl", ["get", "pods"], {"items": [pod_json("web-1")]})
+    fakes.set_state(namespaces={"linkerd": {}})
+    m = mesh(fakes, sleep=lambda s: None)
+    m.apply(NS)
+    m.probe(Client("emojivoto"), Dest("emojivoto", "web", 8080), "http")
+    m.reset()
+    assert fakes.state()["namespaces"] == {"linkerd": {}}
+    m.apply(NS)  # the next check starts again: namespace and prober are made anew
+    m.probe(Client("emojivoto"), Dest("emojivoto", "web", 8080), "http")
+    assert sum(" wait --for=condition=Ready " in c for c in fakes.commands()) == 2
 
 
 def test_a_namespace_left_by_an_interrupted_run_is_adopted_and_cleaned(fakes: Fakes) -> None:

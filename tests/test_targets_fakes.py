@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from linkerd_conformance.api import Profile
 from linkerd_conformance.targets import session
 from linkerd_conformance.targets.session import ClusterSettings
 
@@ -138,7 +137,6 @@ def test_fakes_log_argv_and_answer_versions(fakes: Fakes) -> None:
                           "--short"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "edge-24.8.2"
     assert fakes.commands() == ["linkerd version --client --short"]
-    assert Profile("2.16")  # the release above carries 2.16 semantics (see test_targets_tools)
 
 
 def test_fake_docker_fails_when_down(fakes: Fakes) -> None:

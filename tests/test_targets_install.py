@@ -342,3 +342,14 @@ def test_plan_lines_reads_the_options_and_maps_pytest_kinds_default_name(fakes: 
     assert any("kind create cluster --name=linkerd-conformance " in line for line in lines)
     assert lines[-1] == "cleanup: # --keep-cluster: the cluster and every namespace are kept"
     assert options.default_manifests_dir(config) == str(fakes.tmp / "manifests")
+
+
+def test_identity_files_come_from_the_reference_authority(tmp_path: Path) -> None:
+    from linkerd_conformance.targets import session
+
+    if not session.identity_available():
+        pytest.skip("linkerd_conformance.reference.identity is not there yet")
+    session.write_identity_files(str(tmp_path / "identity"))
+    assert sorted(p.name for p in (tmp_path / "identity").iterdir()) == [
+        "ca.crt", "issuer.crt", "issuer.key"]
+    assert "BEGIN CERTIFICATE" in (tmp_path / "identity" / "ca.crt").read_text()
