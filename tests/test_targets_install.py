@@ -253,7 +253,7 @@ def test_a_registry_rewrites_every_image_and_the_manifests(tmp_path: Path) -> No
         "mirror.local:5000/linkerd/policy-controller:stable-2.12.0",
         "mirror.local:5000/linkerd/proxy-init",
         "mirror.local:5000/buoyantio/emojivoto-web:v11",
-        f"mirror.local:5000/{images.PROBER_IMAGE}",
+        "mirror.local:5000/linkerd-conformance/prober:dev",
     ]
     pod = {"kind": "Pod", "spec": {"containers": [{"name": "a", "image": "busybox:1"}]}}
     assert images.rewrite_manifest(pod, "m.io")["spec"]["containers"][0]["image"] == \

@@ -1,0 +1,127 @@
+"""Default inbound policies: which clients each one admits, and where it comes from.
+
+The table below is written by hand from research/linkerd-semantics.md F1.3-F1.7 and F1.2, so a
+person can read it; each row is checked as a truth table over four clients (meshed or not,
+inside or outside the cluster networks) for HTTP/1, gRPC and raw TCP on the lab server, which has
+no Server for these ports, so its default policy decides.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from linkerd_conformance import (
+    ALLOWED,
+    CONNECTION_CLOSED,
+    GRPC_OK,
+    GRPC_PERMISSION_DENIED,
+    HTTP_FORBIDDEN,
+    OK,
+    Expected,
+    Mesh,
+    ObjectRef,
+    lab,
+)
+from linkerd_conformance.waiting import Cell, expect, expect_matrix
+
+pytestmark = [pytest.mark.conformance, pytest.mark.feature("default-policy")]
+
+A, D = "allowed", "denied"
+#                          meshed  unmeshed  meshed-outside  unmeshed-outside
+DEFAULT_POLICIES = {
+    "all-unauthenticated": (A, A, A, A),  # F1.3: anyone, from anywhere
+    "all-authenticated": (A, D, A, D),  # F1.4: any mesh identity, from anywhere
+    "cluster-unauthenticated": (A, A, D, D),  # F1.5: anyone inside clusterNetworks
+    "cluster-authenticated": (A, D, D, D),  # F1.6: identity AND inside clusterNetworks
+    "deny": (D, D, D, D),  # F1.7: no one
+    "audit": (A, A, A, A),  # F1.2 (2.16+): like all-unauthenticated, but logged
+}
+CLIENT_ORDER = ("meshed", "unmeshed", "meshed-outside", "unmeshed-outside")
+ALLOW = {"http": OK, "grpc": GRPC_OK, "tcp": ALLOWED}
+DENY = {"http": HTTP_FORBIDDEN, "grpc": GRPC_PERMISSION_DENIED,  # F5.3, F5.4
+        "tcp": CONNECTION_CLOSED}  # F5.9
+POLICY_ANNOTATION = "config.linkerd.io/default-inbound-policy"
+POLICY_ENV = "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY"
+
+
+def deploy(mesh: Mesh, objs: list[dict]) -> None:
+    mesh.apply(*objs)
+    for rollout in mesh.wait_rollout("lab"):
+        assert rollout.settled, f"lab/{rollout.deployment}: {rollout.reason}"
+
+
+def cells(policy: str, protocol: str) -> list[Cell]:
+    row = DEFAULT_POLICIES[policy]
+    out = []
+    for kind, verdict in zip(CLIENT_ORDER, row, strict=True):
+        expected: Expected = ALLOW[protocol] if verdict == A else DENY[protocol]
+        out.append(Cell(kind, f"{protocol}:{lab.PORTS[protocol].port}", lab.CLIENTS[kind],
+                        lab.PORTS[protocol], protocol, lab.REQUESTS[protocol], expected,
+                        f"default {policy}"))
+    return out
+
+
+POLICY_PARAMS = [
+    pytest.param(p, marks=[pytest.mark.versions(">=2.16")] if p == "audit" else [], id=p)
+    for p in DEFAULT_POLICIES
+]
+
+
+@pytest.mark.facts("F1.2", "F1.3", "F1.4", "F1.5", "F1.6", "F1.7", "F5.1", "F5.3", "F5.4",
+                   "F5.9")
+@pytest.mark.parametrize("protocol", ["http", "grpc", "tcp"])
+@pytest.mark.parametrize("policy", POLICY_PARAMS)
+def test_default_policy_admits_exactly_its_clients(mesh: Mesh, policy: str,
+                                                   protocol: str) -> None:
+    """A pod annotated with a default policy and no Server admits the clients of its row, and
+    denies the others the way the protocol dictates: 403, grpc-status 7, or a closed socket."""
+    deploy(mesh, lab.with_default(policy))
+    expect_matrix(mesh, cells(policy, protocol))
+
+
+@pytest.mark.facts("F1.3", "F1.18")
+def test_without_annotations_the_cluster_default_applies(mesh: Mesh) -> None:
+    """With no annotation on pod or namespace, the proxy starts with the cluster default
+    (all-unauthenticated, as installed by default) and admits a plaintext client."""
+    deploy(mesh, lab.objects())
+    [pod] = mesh.pods("lab", {"app": "server"})
+    assert mesh.proxy_env(pod)[POLICY_ENV] == "all-unauthenticated"
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **lab.REQUESTS["http"]).becomes(OK)
+
+
+@pytest.mark.facts("F1.10", "F1.11")
+def test_namespace_annotation_beats_the_cluster_default(mesh: Mesh) -> None:
+    """A namespace annotation present when the pod is created is copied onto it (F1.11)."""
+    objs = lab.objects()
+    mesh.apply(*[o for o in objs if o["kind"] == "Namespace"])
+    mesh.annotate(ObjectRef("Namespace", "lab"), {POLICY_ANNOTATION: "deny"})
+    deploy(mesh, objs)
+    [pod] = mesh.pods("lab", {"app": "server"})
+    assert pod.annotations.get(POLICY_ANNOTATION) == "deny"
+    assert mesh.proxy_env(pod)[POLICY_ENV] == "deny"
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **lab.REQUESTS["http"]).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F1.11")
+def test_pod_annotation_beats_the_namespace_annotation(mesh: Mesh) -> None:
+    """The injector copies namespace annotations only where the pod has none of its own."""
+    objs = lab.with_default("all-unauthenticated")
+    mesh.apply(*[o for o in objs if o["kind"] == "Namespace"])
+    mesh.annotate(ObjectRef("Namespace", "lab"), {POLICY_ANNOTATION: "deny"})
+    deploy(mesh, objs)
+    [pod] = mesh.pods("lab", {"app": "server"})
+    assert mesh.proxy_env(pod)[POLICY_ENV] == "all-unauthenticated"
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **lab.REQUESTS["http"]).becomes(OK)
+
+
+@pytest.mark.facts("F1.24")
+def test_require_identity_ports_turn_unauthenticated_into_authenticated(mesh: Mesh) -> None:
+    """`proxy-require-identity-inbound-ports: "8080"` makes all-unauthenticated demand an
+    identity on 8080 only: a plaintext client gets 403 there and is still served on 9090."""
+    deploy(mesh, lab.with_pod_annotations(lab.objects(), {
+        POLICY_ANNOTATION: "all-unauthenticated",
+        "config.linkerd.io/proxy-require-identity-inbound-ports": "8080"}))
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http",
+           **lab.REQUESTS["http"]).becomes(HTTP_FORBIDDEN)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **lab.REQUESTS["http"]).becomes(OK)
+    expect(mesh, lab.UNMESHED, lab.GRPC, "grpc", **lab.REQUESTS["grpc"]).becomes(GRPC_OK)
