@@ -1,0 +1,255 @@
+"""Servers and ServerAuthorizations: what they select, whom they admit, and what admission refuses.
+
+Each check runs on the policy lab (manifests/lab.yml): a meshed server with HTTP/1 on 8080
+(`http`), gRPC on 9090 (`grpc`) and TCP on 7000 (`tcp`), under the cluster default
+all-unauthenticated, so any denial seen comes from the Server under test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from linkerd_conformance import (
+    CONNECTION_CLOSED,
+    GRPC_OK,
+    HTTP_FORBIDDEN,
+    OK,
+    Mesh,
+    TargetError,
+    lab,
+)
+from linkerd_conformance.waiting import expect
+
+pytestmark = [pytest.mark.conformance, pytest.mark.feature("server", "server-authorization")]
+
+HTTP = lab.REQUESTS["http"]
+GRPC = lab.REQUESTS["grpc"]
+SUFFIX = "serviceaccount.identity.linkerd.cluster.local"
+
+
+def locked_http(mesh: Mesh, *objs: dict[str, Any]) -> None:
+    """The lab, plus a Server on its HTTP port and whatever authorizations the check gives."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http", labels={"tier": "web"}),
+                      *objs])
+
+
+def mtls(*identities: str) -> dict[str, Any]:
+    return {"meshTLS": {"identities": list(identities)}}
+
+
+# ---- what a Server selects ----
+
+@pytest.mark.facts("F2.8", "F1.26")
+def test_a_server_without_authorizations_denies_its_port(mesh: Mesh) -> None:
+    """Once a Server exists for a port, nothing reaches it until an authorization says so; other
+    ports keep the default policy."""
+    locked_http(mesh)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    expect(mesh, lab.MESHED, lab.GRPC, "grpc", **GRPC).becomes(GRPC_OK)
+
+
+@pytest.mark.facts("F2.2")
+def test_match_expressions_select_the_server_pod(mesh: Mesh) -> None:
+    """`matchExpressions` (In) selects pods like matchLabels does."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http", selector={
+        "matchExpressions": [{"key": "app", "operator": "In", "values": ["server", "x"]}]})])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F2.2")
+def test_an_empty_selector_selects_every_pod(mesh: Mesh) -> None:
+    """`podSelector: {matchLabels: {}}` selects every pod of the namespace."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http", selector={"matchLabels": {}})])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F2.2")
+def test_a_server_may_name_its_port_by_number(mesh: Mesh) -> None:
+    """`port: 8080` selects the same port as its name `http`."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", 8080)])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F2.2")
+def test_a_server_may_name_its_port_by_container_port_name(mesh: Mesh) -> None:
+    """`port: grpc` resolves through the pod's container port names."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("api", "grpc")])
+    expect(mesh, lab.MESHED, lab.GRPC, "grpc", **GRPC).becomes(
+        lab.DENIED["grpc"])
+
+
+# ---- whom an authorization admits ----
+
+@pytest.mark.facts("F3.3", "F3.5", "F3.7")
+def test_an_authorization_admits_exactly_its_identity(mesh: Mesh) -> None:
+    """`meshTLS.identities` names one identity: that client passes, another namespace's does not."""
+    locked_http(mesh, lab.server_authorization("only-client", mtls(lab.identity(lab.MESHED)),
+                                               server_name="web"))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F3.3")
+def test_an_authorization_may_pick_servers_by_label(mesh: Mesh) -> None:
+    """`server.selector` matches Server labels (the Server here has `tier: web`)."""
+    locked_http(mesh, lab.server_authorization("by-label", {"unauthenticated": True},
+                                               server_selector={"matchLabels": {"tier": "web"}}))
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+
+
+@pytest.mark.facts("F3.11")
+def test_several_authorizations_are_ored(mesh: Mesh) -> None:
+    """Two authorizations on one Server: a client matching either passes."""
+    locked_http(mesh,
+                lab.server_authorization("a", mtls(lab.identity(lab.MESHED)), server_name="web"),
+                lab.server_authorization("b", mtls(lab.identity(lab.OTHER_NS)),
+                                         server_name="web"))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.XLAB, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F3.9")
+def test_networks_unset_means_the_cluster_networks_only(mesh: Mesh) -> None:
+    """`unauthenticated: true` without `networks` admits clients inside clusterNetworks only;
+    the docs' vague "typically all IPs" is not what the controller does."""
+    lab.placeable(mesh, lab.UNMESHED_OUTSIDE)
+    locked_http(mesh, lab.server_authorization("anyone", {"unauthenticated": True},
+                                               server_name="web"))
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.UNMESHED_OUTSIDE, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F3.4")
+def test_networks_except_carves_out_addresses(mesh: Mesh) -> None:
+    """`networks: [{cidr: 0.0.0.0/0, except: <cluster networks>}]` admits only outside clients."""
+    lab.placeable(mesh, lab.UNMESHED_OUTSIDE)
+    excepts = [n for n in getattr(mesh, "cluster_networks", ()) if ":" not in n]
+    locked_http(mesh, lab.server_authorization("outside-only", {
+        "unauthenticated": True, "networks": [{"cidr": "0.0.0.0/0", "except": excepts}]},
+        server_name="web"))
+    expect(mesh, lab.UNMESHED_OUTSIDE, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F3.6")
+def test_a_star_identity_admits_any_meshed_client_only(mesh: Mesh) -> None:
+    """`identities: ["*"]` is any authenticated client; a plaintext one is still refused."""
+    locked_http(mesh, lab.server_authorization("any-mesh", mtls("*"), server_name="web"))
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F3.6")
+def test_a_wildcard_suffix_matches_on_a_label_boundary(mesh: Mesh) -> None:
+    """`*.lab.serviceaccount...` admits client.lab but not client.xlab, whose identity ends in
+    the same characters without the dot."""
+    locked_http(mesh, lab.server_authorization("lab-only", mtls(f"*.lab.{SUFFIX}"),
+                                               server_name="web"))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.XLAB, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F3.5", "F3.7")
+def test_a_service_account_without_namespace_means_the_authorizations_own(mesh: Mesh) -> None:
+    """`serviceAccounts: [{name: client}]` is client in namespace lab, not client anywhere."""
+    locked_http(mesh, lab.server_authorization(
+        "sa", {"meshTLS": {"serviceAccounts": [{"name": "client"}]}}, server_name="web"))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.facts("F3.5", "F3.7")
+def test_a_service_account_may_name_another_namespace(mesh: Mesh) -> None:
+    """`serviceAccounts: [{name: client, namespace: lab-other}]` admits that one only."""
+    locked_http(mesh, lab.server_authorization(
+        "sa-other", {"meshTLS": {"serviceAccounts": [{"name": "client",
+                                                      "namespace": "lab-other"}]}},
+        server_name="web"))
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+# ---- protocol hints ----
+
+@pytest.mark.facts("F2.3", "F5.1", "F5.2")
+def test_an_opaque_server_denies_http_by_closing_the_connection(mesh: Mesh) -> None:
+    """With `proxyProtocol: opaque` the proxy does not look for HTTP, so a denied HTTP client
+    sees its connection closed, not a 403."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http", proxy_protocol="opaque")])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(CONNECTION_CLOSED)
+
+
+@pytest.mark.facts("F5.1", "F5.3", "F5.4")
+def test_a_denied_http2_request_that_is_not_grpc_gets_403(mesh: Mesh) -> None:
+    """HTTP/2 without `application/grpc` is plain HTTP to the proxy: 403, not grpc-status 7."""
+    locked_http(mesh)
+    expect(mesh, lab.MESHED, lab.HTTP, "http2", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+# ---- admission ----
+
+def _refused(mesh: Mesh, obj: dict[str, Any], *needles: str) -> None:
+    mesh.apply(*lab.objects())
+    with pytest.raises(TargetError) as err:
+        mesh.apply(obj)
+    for needle in needles:
+        assert needle in str(err.value), f"expected {needle!r} in the refusal: {err.value}"
+
+
+@pytest.mark.facts("F3.6")
+def test_admission_refuses_a_malformed_identity(mesh: Mesh) -> None:
+    """Identities must match the CRD pattern: `Web_App!` is refused."""
+    _refused(mesh, lab.server_authorization("bad", mtls("Web_App!"), server_name="web"),
+             "spec.client.meshTLS.identities[0]", "Web_App!")
+
+
+@pytest.mark.facts("F3.4", "F3.10")
+def test_admission_refuses_unauthenticated_next_to_meshtls(mesh: Mesh) -> None:
+    """`unauthenticated: true` together with `meshTLS` is refused (the workshop's trap): by the
+    2.11 CRD's oneOf, and from 2.12 by the webhook's own sentence."""
+    needle = ("`unauthenticated` must be false if `mesh_tls` is specified"
+              if mesh.profile.at_least("2.12") else '"spec.client" must validate one and only one')
+    _refused(mesh, lab.server_authorization(
+        "both", {"unauthenticated": True, "meshTLS": {"identities": ["*"]}}, server_name="web"),
+        needle)
+
+
+@pytest.mark.versions("2.11")
+@pytest.mark.facts("F2.4")
+def test_admission_refuses_an_unknown_proxy_protocol_2_11(mesh: Mesh) -> None:
+    """2.11: the CRD's enum refuses `proxyProtocol: invalid`."""
+    _refused(mesh, lab.server("web", "http", proxy_protocol="invalid"),
+             'Unsupported value: "invalid"')
+
+
+@pytest.mark.versions(">=2.12")
+@pytest.mark.facts("F2.4")
+def test_admission_refuses_an_unknown_proxy_protocol(mesh: Mesh) -> None:
+    """2.12+: the policy webhook refuses it with serde's `unknown variant`."""
+    _refused(mesh, lab.server("web", "http", proxy_protocol="invalid"),
+             "linkerd-policy-validator.linkerd.io", "unknown variant `invalid`")
+
+
+@pytest.mark.versions("2.13-2.17")
+@pytest.mark.facts("F2.13")
+def test_admission_refuses_overlapping_servers(mesh: Mesh) -> None:
+    """2.13-2.17: a second Server for the same port and pods is refused."""
+    mesh.apply(*lab.objects(), lab.server("first", "http"))
+    with pytest.raises(TargetError) as err:
+        mesh.apply(lab.server("second", "http", selector={"matchLabels": {}}))
+    assert "already defines a policy for port" in str(err.value), str(err.value)
+
+
+@pytest.mark.versions(">=2.18")
+@pytest.mark.facts("F2.14")
+def test_the_oldest_of_overlapping_servers_wins(mesh: Mesh) -> None:
+    """2.18+: overlapping Servers are accepted and the oldest decides."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("first", "http"),
+                      lab.server_authorization("first-open", {"unauthenticated": True},
+                                               server_name="first")])
+    mesh.apply(lab.server("second", "http", selector={"matchLabels": {}}))
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).stays(OK)
