@@ -11,10 +11,7 @@ from __future__ import annotations
 import pytest
 
 from linkerd_conformance import (
-    ALLOWED,
-    CONNECTION_CLOSED,
     GRPC_OK,
-    GRPC_PERMISSION_DENIED,
     HTTP_FORBIDDEN,
     OK,
     Expected,
@@ -37,17 +34,12 @@ DEFAULT_POLICIES = {
     "audit": (A, A, A, A),  # F1.2 (2.16+): like all-unauthenticated, but logged
 }
 CLIENT_ORDER = ("meshed", "unmeshed", "meshed-outside", "unmeshed-outside")
-ALLOW = {"http": OK, "grpc": GRPC_OK, "tcp": ALLOWED}
-DENY = {"http": HTTP_FORBIDDEN, "grpc": GRPC_PERMISSION_DENIED,  # F5.3, F5.4
-        "tcp": CONNECTION_CLOSED}  # F5.9
+ALLOW, DENY = lab.ALLOWED_AS, lab.DENIED
 POLICY_ANNOTATION = "config.linkerd.io/default-inbound-policy"
 POLICY_ENV = "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY"
 
 
-def deploy(mesh: Mesh, objs: list[dict]) -> None:
-    mesh.apply(*objs)
-    for rollout in mesh.wait_rollout("lab"):
-        assert rollout.settled, f"lab/{rollout.deployment}: {rollout.reason}"
+deploy = lab.deploy
 
 
 def cells(policy: str, protocol: str) -> list[Cell]:
@@ -75,6 +67,7 @@ def test_default_policy_admits_exactly_its_clients(mesh: Mesh, policy: str,
                                                    protocol: str) -> None:
     """A pod annotated with a default policy and no Server admits the clients of its row, and
     denies the others the way the protocol dictates: 403, grpc-status 7, or a closed socket."""
+    lab.placeable(mesh, lab.MESHED_OUTSIDE, lab.UNMESHED_OUTSIDE)
     deploy(mesh, lab.with_default(policy))
     expect_matrix(mesh, cells(policy, protocol))
 
