@@ -1,0 +1,112 @@
+"""The proxy's authorization counters (port 4191 /metrics), as each version names and labels them.
+
+Counters must move by exactly the traffic sent: three allowed requests are three allows, two
+denials are two denials (F7.1), and their labels name the Server and the authorization that
+decided (F7.4 for 2.11, F7.5 for 2.12+).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from linkerd_conformance import (
+    ALLOWED,
+    CONNECTION_CLOSED,
+    HTTP_FORBIDDEN,
+    OK,
+    Mesh,
+    Unsupported,
+    lab,
+)
+from linkerd_conformance.api import Metrics
+from linkerd_conformance.waiting import ConformanceFailure, expect, wait_for
+
+pytestmark = [pytest.mark.conformance, pytest.mark.feature("metrics")]
+
+HTTP = lab.REQUESTS["http"]
+OPEN = {"unauthenticated": True, "networks": [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]}
+
+
+def metrics(mesh: Mesh, app: str = "server") -> Metrics:
+    pods = [p for p in mesh.pods("lab", {"app": app}) if p.ready]
+    if not pods:
+        raise ConformanceFailure(f"expected a Ready lab/{app} pod to read metrics from")
+    return mesh.proxy_metrics(pods[-1])
+
+
+def authz_labels(mesh: Mesh, server: str, authz: str) -> dict[str, str]:
+    if mesh.profile.at_least("2.12"):  # F7.5
+        return {"srv_kind": "server", "srv_name": server,
+                "authz_kind": "serverauthorization", "authz_name": authz}
+    return {"srv_name": server, "saz_name": authz}  # F7.4
+
+
+@pytest.mark.facts("F7.1", "F7.7")
+def test_http_authz_counters_move_by_exactly_the_traffic(mesh: Mesh) -> None:
+    """Three allowed requests and two denied ones, after the policy settled, move
+    inbound_http_authz_allow_total by 3 and inbound_http_authz_deny_total by 2 on port 8080."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http"), lab.server_authorization(
+        "lab-client", {"meshTLS": {"identities": [lab.identity(lab.MESHED)]}},
+        server_name="web")])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    before = metrics(mesh)
+    sent = [mesh.probe(lab.MESHED, lab.HTTP, "http", **HTTP) for _ in range(3)]
+    sent += [mesh.probe(lab.OTHER_NS, lab.HTTP, "http", **HTTP) for _ in range(2)]
+    assert [o.verdict.value for o in sent] == ["allowed"] * 3 + ["http-forbidden"] * 2, \
+        [o.short() for o in sent]
+
+    def deltas(m: Metrics) -> tuple[float, float]:
+        return (m.value("inbound_http_authz_allow_total", target_port="8080")
+                - before.value("inbound_http_authz_allow_total", target_port="8080"),
+                m.value("inbound_http_authz_deny_total", target_port="8080")
+                - before.value("inbound_http_authz_deny_total", target_port="8080"))
+
+    wait_for("allow +3 and deny +2 on port 8080", lambda: deltas(metrics(mesh)),
+             lambda d: d == (3, 2))
+
+
+@pytest.mark.facts("F7.4", "F7.5")
+def test_allow_counters_name_the_server_and_authorization(mesh: Mesh) -> None:
+    """The allow counter's labels say which Server and which authorization admitted."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http"),
+                      lab.server_authorization("open", OPEN, server_name="web")])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    labels = authz_labels(mesh, "web", "open")
+    wait_for(f"inbound_http_authz_allow_total with {labels}",
+             lambda: metrics(mesh).value("inbound_http_authz_allow_total", **labels),
+             lambda v: v >= 1)
+
+
+@pytest.mark.facts("F1.8", "F1.9", "F7.4", "F7.5")
+def test_default_denials_are_counted_against_the_default_server(mesh: Mesh) -> None:
+    """A denial by the default policy names it: `default:deny` in 2.11, kind default and name
+    deny from 2.12."""
+    lab.deploy(mesh, lab.with_default("deny"))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    labels = ({"srv_kind": "default", "srv_name": "deny"} if mesh.profile.at_least("2.12")
+              else {"srv_name": "default:deny"})
+    wait_for(f"inbound_http_authz_deny_total with {labels}",
+             lambda: metrics(mesh).value("inbound_http_authz_deny_total", **labels),
+             lambda v: v >= 1)
+
+
+@pytest.mark.feature("dynamic")
+@pytest.mark.facts("F7.1", "F5.10")
+def test_a_terminated_connection_is_counted(mesh: Mesh) -> None:
+    """Cutting an open opaque connection on revocation adds one to
+    inbound_tcp_authz_terminate_total."""
+    grant = lab.server_authorization("open", OPEN, server_name="raw")
+    lab.deploy(mesh, [*lab.objects(), lab.server("raw", "tcp", proxy_protocol="opaque"), grant])
+    try:
+        s = mesh.session(lab.MESHED, lab.TCP, "tcp")
+    except Unsupported as e:
+        pytest.skip(str(e))
+    with s:
+        wait_for("the TCP echo", lambda: s.probe(**lab.REQUESTS["tcp"]), ALLOWED.matches)
+        mesh.delete(grant)
+        wait_for("the open connection to be cut", lambda: s.probe(**lab.REQUESTS["tcp"]),
+                 CONNECTION_CLOSED.matches)
+    wait_for("inbound_tcp_authz_terminate_total to count one termination",
+             lambda: metrics(mesh).value("inbound_tcp_authz_terminate_total"),
+             lambda v: v == 1)
