@@ -1,0 +1,101 @@
+"""Every conformance check is shown to fail, for 2.11 and 2.20, under a reference fault.
+
+suites/fault-catches.yaml is written by `scripts/self-check --write`, which runs every check
+under every fault. This test (1) requires every conformance check applicable to a version to be
+in that table with at least one fault, and (2) replays the table: it picks, per version, a small
+set of faults that together cover every check, runs each fault against the checks it should
+catch, and requires all of them to fail. A check that cannot fail is a defect.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TABLE = REPO / "suites" / "fault-catches.yaml"
+VERSIONS = ("2.11", "2.20")
+FAST = ["--timeout", "consistency=1.5", "--timeout", "hold=0.3", "--timeout", "stalled=1",
+        "--diagnostics-dir", ""]
+
+
+def _table() -> dict[str, dict[str, list[str]]]:
+    return yaml.safe_load(TABLE.read_text()) if TABLE.exists() else {}
+
+
+_LIST = """
+import sys, pytest
+class Lister:
+    def pytest_collection_finish(self, session):
+        for item in session.items:
+            na = any(m.name == "skip" for m in item.iter_markers())
+            print(("NA " if na else "OK ") + item.nodeid)
+pytest.main(["-m", "conformance", "--co", "-q", "-p", "no:cacheprovider",
+             "--linkerd-version", sys.argv[1], "suites"], plugins=[Lister()])
+"""
+
+
+def _applicable(version: str) -> set[str]:
+    """Node ids of the conformance checks that apply to `version` (not marked not applicable)."""
+    out = subprocess.run([sys.executable, "-c", _LIST, version], cwd=REPO, capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ)).stdout
+    return {line[3:].strip() for line in out.splitlines() if line.startswith("OK ")}
+
+
+def _cover(catches: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Greedy set cover: a few faults that together catch every check."""
+    remaining = set(catches)
+    by_fault: dict[str, set[str]] = {}
+    for check, faults in catches.items():
+        for fault in faults:
+            by_fault.setdefault(fault, set()).add(check)
+    plan: dict[str, list[str]] = {}
+    while remaining:
+        fault = max(sorted(by_fault), key=lambda f: len(by_fault[f] & remaining))
+        chosen = by_fault[fault] & remaining
+        if not chosen:
+            break
+        plan[fault] = sorted(chosen)
+        remaining -= chosen
+    return plan
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_applicable_check_is_caught_by_a_fault(version: str) -> None:
+    table = _table().get(version, {})
+    applicable = _applicable(version)
+    assert applicable, "no conformance check was collected"
+    missing = sorted(applicable - set(table))
+    assert not missing, (f"conformance checks for {version} not in {TABLE.name} (run "
+                         f"scripts/self-check --write): {missing}")
+    uncaught = sorted(k for k in applicable if not table.get(k))
+    assert not uncaught, f"checks that no fault makes fail on {version}: {uncaught}"
+
+
+def _replay_params() -> list[object]:
+    params = []
+    for version in VERSIONS:
+        for fault, checks in _cover(_table().get(version, {})).items():
+            params.append(pytest.param(version, fault, checks, id=f"{version}-{fault}"))
+    return params
+
+
+@pytest.mark.parametrize(("version", "fault", "checks"), _replay_params())
+def test_fault_makes_its_checks_fail(version: str, fault: str, checks: list[str],
+                                     tmp_path: Path) -> None:
+    report = tmp_path / "report.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "--linkerd-version", version, "--reference-fault", fault, *FAST,
+         "--conformance-report", str(report), *checks],
+        cwd=REPO, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert report.exists(), result.stdout[-3000:] + result.stderr[-2000:]
+    results = {c["nodeid"]: c["result"] for c in yaml.safe_load(report.read_text())["checks"]}
+    survived = {c: results.get(c, "not run") for c in checks if results.get(c) != "failed"}
+    assert not survived, (f"Linkerd {version} with fault {fault!r}: these checks did not fail: "
+                          f"{survived}")
