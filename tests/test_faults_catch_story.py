@@ -89,7 +89,8 @@ def test_fault_makes_its_checks_fail(fault: str, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", str(STORY), "-q", "-p", "no:cacheprovider",
          "-p", "no:randomly", "--linkerd-version", "2.11", "--reference-fault", fault,
-         "--timeout", "consistency=3", "--timeout", "hold=0.3", "--diagnostics-dir", "", "--conformance-report", str(report),
+         "--timeout", "consistency=3", "--timeout", "hold=0.3", "--diagnostics-dir", "",
+         "--conformance-report", str(report),
          "-k", " or ".join(checks)],
         cwd=REPO, capture_output=True, text=True, timeout=300, env=dict(os.environ))
     assert report.exists(), result.stdout[-3000:] + result.stderr[-2000:]
