@@ -23,6 +23,7 @@ POLICY_KINDS = ("Server", "ServerAuthorization")
 #: Ports a Server may name without any pod declaring them in this repo's YAML.
 KNOWN_UNDECLARED = {
     "linkerd-admin",  # the proxy container's admin port, added by the injector (F6.1)
+    "linkerd-proxy",  # the proxy container's inbound port 4143, the gateway's (F8.1, F8.3)
 }
 
 ALL = [(name, obj) for name in manifests.names() for obj in manifests.load(name)]
