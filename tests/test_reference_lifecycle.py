@@ -1,0 +1,43 @@
+"""The reference mesh leaves nothing behind when it closes (its speed is scripts/bench's)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from linkerd_conformance import OK, Profile, workshop
+from linkerd_conformance.reference.mesh import ReferenceMesh
+
+
+def _sockets() -> set[str]:
+    out = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                out.add(fd)
+        except OSError:
+            pass
+    return out
+
+
+def test_close_leaves_no_thread_socket_or_file_behind() -> None:
+    threads, sockets = set(threading.enumerate()), _sockets()
+    mesh = ReferenceMesh(Profile("2.11"))
+    directory = mesh.authority.directory
+    mesh.apply(*workshop.emojivoto(), *workshop.bad())
+    assert all(r.settled for r in mesh.wait_rollout("emojivoto") + mesh.wait_rollout("bad"))
+    out = mesh.probe(workshop.emojivoto_votebot, workshop.web_http, "http", **workshop.API_LIST)
+    assert OK.matches(out), out.short()
+    mesh.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        extra = [t for t in threading.enumerate() if t not in threads and t.is_alive()
+                 ]
+        leaked = _sockets() - sockets
+        if not extra and not leaked:
+            break
+        time.sleep(0.05)
+    assert not extra, f"threads left running: {extra}"
+    assert not leaked, f"sockets left open: {leaked}"
+    assert not directory.exists(), f"{directory} was not removed"
