@@ -110,3 +110,34 @@ def test_a_terminated_connection_is_counted(mesh: Mesh) -> None:
     wait_for("inbound_tcp_authz_terminate_total to count one termination",
              lambda: metrics(mesh).value("inbound_tcp_authz_terminate_total"),
              lambda v: v == 1)
+
+
+@pytest.mark.facts("F7.7")
+def test_denied_requests_are_not_counted_as_requests(mesh: Mesh) -> None:
+    """On the server's proxy a denied request never becomes an inbound request: request_total
+    moves by the allowed requests only (denials are counted apart, in the authz counters)."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http"), lab.server_authorization(
+        "lab-client", {"meshTLS": {"identities": [lab.identity(lab.MESHED)]}},
+        server_name="web")])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    before = metrics(mesh).value("request_total", direction="inbound", target_port="8080")
+    for client in (lab.MESHED, lab.OTHER_NS, lab.OTHER_NS, lab.MESHED):
+        mesh.probe(client, lab.HTTP, "http", **HTTP)
+    wait_for("inbound request_total on 8080 to move by the 2 allowed requests only",
+             lambda: metrics(mesh).value("request_total", direction="inbound",
+                                         target_port="8080") - before,
+             lambda delta: delta == 2)
+
+
+@pytest.mark.versions(">=2.16")
+@pytest.mark.facts("F1.2")
+def test_the_audit_default_allows_and_says_so(mesh: Mesh) -> None:
+    """`audit` admits everyone like all-unauthenticated, but its allows are labelled
+    authz_kind=default, authz_name=audit."""
+    lab.deploy(mesh, lab.with_default("audit"))
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    wait_for("inbound_http_authz_allow_total labelled authz_name=audit",
+             lambda: metrics(mesh).value("inbound_http_authz_allow_total",
+                                         authz_kind="default", authz_name="audit"),
+             lambda v: v >= 1)

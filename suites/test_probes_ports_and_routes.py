@@ -203,3 +203,19 @@ def test_a_numeric_server_port_applies_without_being_declared(mesh: Mesh) -> Non
     lab.deploy(mesh, [*lab.objects(), *lab.undeclared(), lab.server(
         "undeclared-http", 8080, selector={"matchLabels": {"app": "undeclared"}})])
     expect(mesh, lab.MESHED, lab.UNDECLARED, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.versions(">=2.20")
+@pytest.mark.feature("authorization-policy")
+@pytest.mark.facts("F4.8")
+def test_deleting_a_meshtls_authentication_revokes_its_policy(mesh: Mesh) -> None:
+    """Deleting the MeshTLSAuthentication a policy requires voids the policy. (2.12-2.19 kept
+    the deleted identities in force until the controller restarted, F4.8; fixed in 2.20.)"""
+    authn = lab.resource("MeshTLSAuthentication", "lab-client",
+                         {"identities": [lab.identity(lab.MESHED)]})
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http"), authn,
+                      policy("web-lab", "Server", "web", ref("MeshTLSAuthentication",
+                                                             "lab-client"))])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    mesh.delete(authn)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
