@@ -219,3 +219,27 @@ def test_deleting_a_meshtls_authentication_revokes_its_policy(mesh: Mesh) -> Non
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
     mesh.delete(authn)
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+@pytest.mark.versions(">=2.12")
+@pytest.mark.feature("probe-authorization")
+@pytest.mark.facts("F6.3")
+def test_tcp_socket_probes_are_not_authorized(mesh: Mesh) -> None:
+    """Only httpGet probes get a probe route: a port probed with tcpSocket stays denied to the
+    node under deny (its probe passes anyway, since the proxy accepts the connection)."""
+    lab.deploy(mesh, lab.with_pod_annotations([*lab.objects(), *lab.probed_tcp()],
+                                              {"config.linkerd.io/default-inbound-policy":
+                                               "deny"}))
+    expect(mesh, lab.NODE, lab.PROBED_TCP, "tcp",
+           **lab.REQUESTS["tcp"]).becomes(CONNECTION_CLOSED)
+
+
+@pytest.mark.versions(">=2.12")
+@pytest.mark.feature("undeclared-ports")
+@pytest.mark.facts("F2.11")
+def test_a_named_server_port_must_be_declared(mesh: Mesh) -> None:
+    """2.12+ discovers numeric ports only: a Server naming port `http` on a pod that declares
+    no such name selects nothing, and the port keeps its default."""
+    lab.deploy(mesh, [*lab.objects(), *lab.undeclared(), lab.server(
+        "undeclared-http", "http", selector={"matchLabels": {"app": "undeclared"}})])
+    expect(mesh, lab.MESHED, lab.UNDECLARED, "http", **HTTP).stays(OK)

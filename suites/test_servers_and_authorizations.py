@@ -253,3 +253,14 @@ def test_the_oldest_of_overlapping_servers_wins(mesh: Mesh) -> None:
                                                server_name="first")])
     mesh.apply(lab.server("second", "http", selector={"matchLabels": {}}))
     expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).stays(OK)
+
+
+@pytest.mark.facts("F3.5")
+def test_unauthenticated_tls_admits_tls_clients_without_identity(mesh: Mesh) -> None:
+    """`meshTLS.unauthenticatedTLS: true` wants TLS, not an identity: a TLS client without a
+    certificate passes, a plaintext one does not."""
+    lab.placeable(mesh, lab.ANONYMOUS_TLS)
+    locked_http(mesh, lab.server_authorization("tls-only", {"meshTLS": {
+        "unauthenticatedTLS": True}}, server_name="web"))
+    expect(mesh, lab.ANONYMOUS_TLS, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
