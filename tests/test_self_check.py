@@ -20,7 +20,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 TABLE = REPO / "suites" / "fault-catches.yaml"
 VERSIONS = ("2.11", "2.20")
-FAST = ["--timeout", "consistency=1.5", "--timeout", "hold=0.3", "--timeout", "stalled=1",
+FAST = ["--timeout", "consistency=2.5", "--timeout", "hold=0.3", "--timeout", "stalled=2",
         "--diagnostics-dir", ""]
 
 
