@@ -41,6 +41,15 @@ def server_pod(mesh: Mesh, app: str = "server") -> Any:
     return pods[-1]
 
 
+def observe_tcp(s: Any) -> tuple[Outcome, bool, int]:
+    """One echo on a held TCP connection: (outcome, still open after it, connections used).
+
+    The proxy may cut the connection between the echo and the next write; an echo followed
+    by the peer's close shows the cut as well as a closed connection does."""
+    out = s.probe(**lab.REQUESTS["tcp"])
+    return out, s.connected, s.connections
+
+
 def session(mesh: Mesh, protocol: str, dest: Any = lab.HTTP, client: Any = lab.MESHED) -> Any:
     try:
         return mesh.session(client, dest, protocol)
@@ -158,11 +167,12 @@ def test_revoking_an_authorization_terminates_open_tcp_connections(mesh: Mesh) -
         assert first.bytes_seen > 0
         opened = s.connections
         mesh.delete(grant)
-        cut: Outcome = wait_for("the open connection to be closed by the proxy",
-                                lambda: s.probe(**lab.REQUESTS["tcp"]),
-                                lambda o: not ALLOWED.matches(o))
-        assert CONNECTION_CLOSED.matches(cut), f"expected the open connection closed: {cut.short()}"
-        assert s.connections == opened, "a new connection was made before the cut was seen"
+        cut, still_open, used = wait_for(
+            "the open connection to be closed by the proxy", lambda: observe_tcp(s),
+            lambda seen: not ALLOWED.matches(seen[0]) or not seen[1])
+        assert used == opened, "a new connection was made before the cut was seen"
+        assert CONNECTION_CLOSED.matches(cut) or not still_open, \
+            f"expected the open connection closed: {cut.short()}"
 
 
 @pytest.mark.feature("dynamic")
