@@ -67,7 +67,6 @@ def test_default_policy_admits_exactly_its_clients(mesh: Mesh, policy: str,
                                                    protocol: str) -> None:
     """A pod annotated with a default policy and no Server admits the clients of its row, and
     denies the others the way the protocol dictates: 403, grpc-status 7, or a closed socket."""
-    lab.placeable(mesh, lab.MESHED_OUTSIDE, lab.UNMESHED_OUTSIDE)
     deploy(mesh, lab.with_default(policy))
     expect_matrix(mesh, cells(policy, protocol))
 

@@ -158,7 +158,6 @@ def test_the_lab_matrix_matches_the_specification(mesh: Mesh, scenario: str) -> 
     """Six callers against HTTP/1, gRPC and opaque TCP on one pod, each port with its own
     Server and authorizations, under a default policy."""
     default, build, _ = SCENARIOS[scenario]
-    lab.placeable(mesh, lab.MESHED_OUTSIDE, lab.UNMESHED_OUTSIDE)
     policy = build()
     workloads = lab.with_default(default)
     lab.deploy(mesh, [*workloads, *policy])

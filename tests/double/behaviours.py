@@ -1,0 +1,238 @@
+"""The real-tool behaviours the cluster double's fakes mirror, each with its source.
+
+A behaviour without a source is not added. `L2@TAG:path` is linkerd/linkerd2 at that tag,
+`kind@TAG:path` kubernetes-sigs/kind, `cobra@TAG:path` spf13/cobra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    id: str
+    tool: str
+    versions: str
+    behaviour: str
+    source: str
+
+
+K = "kubernetes-sigs/kind@v0.32.0:"
+L11 = "linkerd/linkerd2@stable-2.11.5:"
+L12 = "linkerd/linkerd2@stable-2.12.6:"
+
+BEHAVIOURS: list[Behaviour] = [
+    # ------------------------------------------------------------------ kind
+    Behaviour("kind-get-clusters-none", "kind", "v0.17-v0.32",
+              '`kind get clusters` with no cluster logs "No kind clusters found." (stderr), '
+              "exits 0; otherwise one name per line on stdout",
+              K + "pkg/cmd/kind/get/clusters/clusters.go"),
+    Behaviour("kind-create-default-image", "kind", "v0.17-v0.32",
+              "without --image the node image is the kind release's default "
+              "(v0.32.0: kindest/node:v1.36.1, v0.20.0: v1.27.3, ...), so the cluster's "
+              "Kubernetes version is that tag's",
+              "kubernetes-sigs/kind@v0.17.0..v0.32.0:pkg/apis/config/defaults/image.go; "
+              "cluster-review.md A2"),
+    Behaviour("kind-create-kubeconfig", "kind", "v0.17-v0.32",
+              "create merges a kubeconfig entry named kind-NAME into --kubeconfig (else "
+              "$KUBECONFIG) and makes it the current context",
+              K + "pkg/cluster/internal/kubeconfig/internal/kubeconfig/helpers.go "
+              "(KINDClusterKey); pkg/cluster/internal/create/create.go (Export, logUsage)"),
+    Behaviour("kind-create-progress", "kind", "v0.17-v0.32",
+              'create logs `Creating cluster "N" ...`, then per step " • STEP  ..." and '
+              '" ✓ STEP" (no terminal), starting with "Ensuring node image (IMAGE) 🖼", on '
+              "stderr",
+              K + "pkg/internal/cli/status.go; pkg/cluster/internal/create/create.go; "
+              "pkg/cluster/internal/providers/docker/images.go"),
+    Behaviour("kind-create-exists", "kind", "v0.17-v0.32",
+              "create of an existing name fails: `ERROR: failed to create cluster: node(s) "
+              'already exist for a cluster with the name "N"`, exit 1',
+              K + "pkg/cluster/internal/create/create.go (alreadyExists); "
+              "pkg/cmd/kind/create/cluster/createcluster.go; cmd/kind/app/main.go (logError)"),
+    Behaviour("kind-load-absent", "kind", "v0.17-v0.32",
+              '`kind load docker-image` of an image not in the local store: `ERROR: image: "X" '
+              'not present locally`, exit 1; an unknown cluster: `no nodes found for cluster "N"`',
+              K + "pkg/cmd/kind/load/docker-image/docker-image.go"),
+    Behaviour("kind-get-kubeconfig-internal", "kind", "v0.17-v0.32",
+              "`kind get kubeconfig --internal` points at https://N-control-plane:6443 (the node "
+              "container's name and the internal API port); an unknown name fails with "
+              "\"could not locate any control plane nodes for cluster named 'N'...\"",
+              K + "pkg/cluster/internal/providers/docker/provider.go "
+              "(GetAPIServerInternalEndpoint); pkg/cluster/internal/providers/common/"
+              "constants.go; pkg/cluster/internal/kubeconfig/kubeconfig.go"),
+    Behaviour("kind-delete-cluster", "kind", "v0.17-v0.32",
+              '`kind delete cluster` logs `Deleting cluster "N" ...`, removes the kind-N '
+              "kubeconfig entries and exits 0 even when the cluster does not exist",
+              K + "pkg/cmd/kind/delete/cluster/deletecluster.go; "
+              "pkg/cluster/internal/delete/delete.go"),
+    Behaviour("kind-version", "kind", "v0.17-v0.32",
+              "`kind version` prints `kind vX.Y.Z GOVERSION GOOS/GOARCH`",
+              K + "pkg/cmd/kind/version/version.go (DisplayVersion)"),
+    # ------------------------------------------------------------------ docker
+    Behaviour("docker-daemon-down", "docker", "any",
+              "with no daemon, `docker info` (and every daemon command) fails with \"Cannot "
+              "connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker "
+              'daemon running?"',
+              "https://docs.docker.com/engine/daemon/troubleshoot/; cluster-review.md "
+              "(docker info gate of the kind target)"),
+    Behaviour("docker-build-layout", "docker", "BuildKit (Docker 23+)",
+              "`docker build` copies only the Dockerfile's COPY sources (minus .dockerignore) "
+              "into the image, so a RUN `python -c \"import ...\"` sees only those files, "
+              "the stdlib and what the Dockerfile pip-installs",
+              "https://docs.docker.com/reference/dockerfile/#copy; "
+              "https://docs.docker.com/build/concepts/context/#dockerignore-files; "
+              "cluster-review.md A1"),
+    Behaviour("docker-build-failure-output", "docker", "BuildKit (Docker 23+)",
+              'a failing RUN prints BuildKit progress first (`#0 building with "default" '
+              'instance using docker driver`, `#N [i/n] RUN ...`, the step output), then '
+              '`ERROR: failed to solve: process "/bin/sh -c ..." did not complete '
+              "successfully: exit code: N`, exit 1",
+              "https://docs.docker.com/build/drivers/docker/ (default docker driver); "
+              "cluster-review.md A1 (first line is the progress line)"),
+    Behaviour("docker-image-inspect-absent", "docker", "any",
+              "`docker image inspect X` of an absent image exits 1 (kind relies on it to decide "
+              '"not present locally"); text `Error: No such image: X`',
+              K + "pkg/cmd/kind/load/docker-image/docker-image.go (imageID runs "
+              "`docker image inspect -f {{ .Id }}`)"),
+    # ------------------------------------------------------------------ kubectl
+    Behaviour("kubectl-version-short", "kubectl", "< v1.28",
+              "`kubectl version --client --short` prints `Client Version: vX.Y.Z` (and "
+              "`Kustomize Version: ...` from 1.24); 1.24-1.27 also print \"Flag --short has been "
+              "deprecated, and will be removed in the future. The --short output will become "
+              'the default." on stderr',
+              "https://github.com/kubernetes/kubectl/issues/1518 (1.27 output); "
+              "https://github.com/aws/eks-distro/pull/1186 (warning on v1.24.4)"),
+    Behaviour("kubectl-version-short-removed", "kubectl", ">= v1.28",
+              "`--short` was removed: `error: unknown flag: --short` + `See 'kubectl version "
+              "--help' for usage.`, exit 1",
+              "https://github.com/kubernetes/kubectl/issues/1518; "
+              "https://github.com/linkerd/website/pull/1765"),
+    Behaviour("kubectl-version-json", "kubectl", "any",
+              "`kubectl version --client -o json` prints {\"clientVersion\": {\"major\", "
+              "\"minor\", \"gitVersion\", ...}} (apimachinery version.Info fields)",
+              "https://github.com/kubernetes/kubectl/issues/1518 (--output=json is the "
+              "replacement)"),
+    # ------------------------------------------------------------------ linkerd
+    Behaviour("client-go-context-missing", "linkerd", "2.11-2.20",
+              "a --context the kubeconfig lacks fails in client-go: `Error: context \"C\" does "
+              "not exist` (cobra, stderr), no stdout, exit 1",
+              "kubernetes/client-go:tools/clientcmd/client_config.go (getContext); "
+              + L11 + "cli/cmd/version.go (k8s.NewAPI before printing); cluster-review.md C"),
+    Behaviour("linkerd-version-client", "linkerd", "2.11-2.20",
+              "`version --client --short` prints the bare release (edge-yy.m.n from 2.15)",
+              "linkerd/linkerd2@version-2.20:cli/cmd/version.go; cluster-review.md B3"),
+    Behaviour("linkerd-version-server", "linkerd", "2.11-2.20",
+              "`version --short` prints the client line, then linkerdVersion from the "
+              "linkerd-config ConfigMap's values in the control-plane namespace, or "
+              "`unavailable`",
+              L11 + "cli/cmd/version.go; " + L11 + "pkg/healthcheck/version.go "
+              "(GetServerVersion)"),
+    Behaviour("linkerd-cobra-unknown", "linkerd", "2.11-2.20",
+              "unknown flags: `Error: unknown flag: --x` then the usage, exit 1; unknown "
+              "top-level commands: `Error: unknown command \"x\" for \"linkerd\"` + `Run "
+              "'linkerd --help' for usage.`",
+              "spf13/cobra@v1.3.0:command.go (ExecuteC); cobra@v1.3.0:args.go (legacyArgs); "
+              + L11 + "cli/main.go; " + L11 + "go.mod (cobra v1.3.0)"),
+    Behaviour("linkerd-install-flags", "linkerd", "2.11 / 2.12+",
+              "2.11 install has --set, --registry, --ignore-cluster and the identity-file flags "
+              "but no --crds or --default-inbound-policy; 2.12 adds both",
+              L11 + "cli/cmd/options.go; " + L12 + "cli/cmd/install.go (--crds); "
+              + L12 + "cli/cmd/options.go:375 (--default-inbound-policy)"),
+    Behaviour("linkerd-install-default-inbound-policy", "linkerd", "2.12+",
+              "a bad --default-inbound-policy fails: \"--default-inbound-policy must be one of: "
+              "all-authenticated, all-unauthenticated, cluster-authenticated, "
+              "cluster-unauthenticated, deny (got X)\" (`, audit` from 2.16)",
+              L12 + "cli/cmd/options.go:633-640; linkerd/linkerd2@version-2.16:"
+              "cli/cmd/install_test.go:616"),
+    Behaviour("linkerd-install-identity-files", "linkerd", "2.11-2.20",
+              "the --identity-*-file flags are read with ReadFile; a missing file fails with "
+              "`open PATH: no such file or directory`",
+              L11 + "cli/cmd/options.go:143-154, 186-208"),
+    Behaviour("linkerd-install-output", "linkerd", "2.11-2.20",
+              "install renders the Namespace, ConfigMap linkerd-config (values: linkerdVersion, "
+              "clusterNetworks, identityTrustDomain, default policy) and the identity, "
+              "destination and proxy-injector Deployments with the chart's images: proxy, "
+              "controller and policy-controller tagged with the release, proxy-init with its "
+              "own tag (v1.5.3 at 2.11 ... v2.4.3 at 2.19); 2.19 drops policy-controller, 2.20 "
+              "also proxy-init; --registry moves them; clusterNetworks gains fd00::/8 at 2.16",
+              L11 + "charts/linkerd2/values.yaml; linkerd/linkerd2@{stable-2.12.6..version-2.20}"
+              ":charts/linkerd-control-plane/values.yaml; cluster-review.md B1"),
+    Behaviour("linkerd-install-crds", "linkerd", "2.11 / 2.12+",
+              "2.11 install includes the policy CRDs (servers and serverauthorizations, "
+              "v1alpha1+v1beta1); 2.12+ `install --crds` prints the CRDs (Server v1beta2 from "
+              "2.15, v1beta3 from 2.16; Gateway API CRDs bundled 2.14-2.18) and `install` the "
+              "rest",
+              L11 + "charts/linkerd2/templates/policy-crd.yaml; linkerd/linkerd2@{tags}:"
+              "charts/linkerd-crds/templates, charts/linkerd-crds/values.yaml; F9.8-F9.10"),
+    Behaviour("linkerd-211-heartbeat-v1beta1", "linkerd", "2.11",
+              "2.11 install renders the heartbeat CronJob as batch/v1beta1 (removed in "
+              "Kubernetes 1.25)",
+              L11 + "charts/linkerd2/templates/heartbeat.yaml:6; cluster-review.md A2"),
+    Behaviour("linkerd-install-crds-first", "linkerd", "2.12+",
+              "`install` without the CRDs on the cluster: \"Linkerd CRDs must be installed "
+              "first. Run linkerd install with the --crds flag.\" on stderr, exit 1",
+              L12 + "cli/cmd/install.go:129-139"),
+    Behaviour("linkerd-install-config-exists", "linkerd", "2.11-2.20",
+              "when ConfigMap linkerd-config exists, install (and 2.12+ install --crds) exits "
+              "1 with \"Can't install the Linkerd control plane in the 'linkerd' namespace. "
+              "Reason: ConfigMap/linkerd-config already exists.\" (2.11 also refuses earlier "
+              "on existing global resources, not modelled)",
+              L12 + "cli/cmd/install.go:45, 171-186; " + L11 + "cli/cmd/install.go:305-316; "
+              "cluster-review.md A4"),
+    Behaviour("linkerd-install-gateway-api-required", "linkerd", "2.19+",
+              "with installGatewayAPI false (default from 2.19) and no Gateway API CRDs, install "
+              "fails with \"The Gateway API CRDs must be installed prior to installing Linkerd. "
+              "Run: ...v1.2.1/standard-install.yaml...\"",
+              "linkerd/linkerd2@version-2.20:cli/cmd/install.go:407-425; "
+              "linkerd/linkerd2@version-2.19:charts/linkerd-crds/values.yaml:4; "
+              "cluster-review.md B3"),
+    Behaviour("linkerd-check-output", "linkerd", "2.11-2.20",
+              "check prints each category name underlined with dashes, `√ check` or `× check` "
+              "with the error and `see https://linkerd.io/2.X/checks/#ANCHOR for hints` "
+              "indented 4, a blank line, `Status check results are √|×`; exit 1 on failure; "
+              "-o short prints only failures under a `Linkerd core checks` header",
+              L11 + "pkg/healthcheck/healthcheck_output.go"),
+    Behaviour("linkerd-check-pre-existing-ns", "linkerd", "2.11-2.20",
+              "`check --pre` fails \"control plane namespace does not already exist\" with "
+              "`The \"linkerd\" namespace already exists` (hint pre-ns) when it exists",
+              L11 + "pkg/healthcheck/healthcheck.go:553, 1872-1884; cluster-review.md A4"),
+    Behaviour("linkerd-check-k8s-version", "linkerd", "2.11-2.20",
+              "\"is running the minimum Kubernetes API version\" compares /version with "
+              "minAPIVersion: 1.17.0 (2.11), 1.21.0 (2.12-2.14), 1.22.0 (2.15-2.17), 1.23.0 "
+              "(2.18-2.19), 1.31.0 (2.20): \"Kubernetes is on version [a.b.c], but version "
+              "[x.y.z] or more recent is required\"",
+              "linkerd/linkerd2@{stable-2.11.5..version-2.20}:pkg/k8s/api.go:30, "
+              "CheckVersion; cluster-review.md A2"),
+    Behaviour("linkerd-211-kubectl-check", "linkerd", "2.11",
+              "2.11 check runs `kubectl version --client --short` from PATH; a non-zero exit "
+              "is the error `exit status N`, else the first vX.Y.Z must be >= 1.17.0",
+              L11 + "pkg/k8s/kubectl.go; " + L11 + "pkg/healthcheck/healthcheck.go:540; "
+              "cluster-review.md A3"),
+    Behaviour("linkerd-check-gateway-api", "linkerd", "edge-26.7.1+ (2.20)",
+              "check has the fatal category gateway-api-crd \"Gateway API CRDs are installed\" "
+              "(absent httproutes/grpcroutes.gateway.networking.k8s.io fail it and stop)",
+              "linkerd/linkerd2 commit 6ed43844b (first in edge-26.7.1): "
+              "pkg/healthcheck/healthcheck.go (GatewayAPICRDChecks), cli/cmd/check.go; F9.10"),
+    Behaviour("linkerd-check-post-install", "linkerd", "2.11-2.20",
+              "check (not --pre) fails \"control plane CustomResourceDefinitions exist\" "
+              "(2.12+, fatal) without the CRDs and \"'linkerd-config' config map exists\" "
+              "without the ConfigMap",
+              L12 + "pkg/healthcheck/healthcheck.go (LinkerdCRDChecks, "
+              "LinkerdControlPlaneExistenceChecks)"),
+    Behaviour("linkerd-diagnostics-proxy-metrics", "linkerd", "2.11-2.20",
+              "`diagnostics proxy-metrics -n NS po/NAME` prints the proxy's :4191/metrics "
+              "(the real CLI port-forwards; the double serves it at /_double/v1/.../metrics)",
+              "linkerd/linkerd2@stable-2.11.0:cli/cmd/diagnostics.go (newCmdMetrics); F9.4"),
+    Behaviour("linkerd-diagnostics-policy-syntax", "linkerd", "2.12 / 2.13+",
+              "2.12 `diagnostics policy [flags] POD PORT` (bare pod name, no -o); 2.13+ "
+              "`policy [flags] resource port` with po/NAME or svc/NAME and -o yaml|json",
+              L12 + "cli/cmd/policy.go; linkerd/linkerd2@stable-2.13.0:cli/cmd/policy.go; "
+              "cluster-review.md C"),
+    Behaviour("linkerd-211-no-diagnostics-policy", "linkerd", "2.11",
+              "2.11 has no `diagnostics policy`: cobra parses the flags against `diagnostics` "
+              "(so `-n` is `Error: unknown shorthand flag: 'n' in -n`, exit 1) and without "
+              "flags prints the diagnostics help, exit 0",
+              L11 + "cli/cmd/diagnostics.go (Args: cobra.NoArgs, no Run); "
+              "spf13/cobra@v1.3.0:command.go (execute: ParseFlags, then ErrHelp)"),
+]

@@ -1,0 +1,1205 @@
+"""Shared code of the cluster double's fake `kind`, `docker`, `kubectl` and `linkerd`.
+
+Every behaviour that mirrors a real tool is listed with its source in
+`tests/double/behaviours.py`; the ids are named next to the code below. Stdlib + PyYAML only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+
+import yaml
+
+# --------------------------------------------------------------------------- state
+
+
+def state_path() -> str:
+    path = os.environ.get("CLUSTER_DOUBLE_STATE")
+    if not path:
+        sys.stderr.write("fake tool: CLUSTER_DOUBLE_STATE is not set\n")
+        sys.exit(2)
+    return path
+
+
+def load_state() -> dict:
+    path = state_path()
+    if not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        text = fh.read()
+    return json.loads(text) if text.strip() else {}
+
+
+@contextlib.contextmanager
+def edit_state():
+    """Read-modify-write the state file under an exclusive lock."""
+    path = state_path()
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = load_state()
+        yield state
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(state, fh, indent=1)
+        os.replace(tmp, path)
+
+
+def done(out: str = "", err: str = "", rc: int = 0):
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.exit(rc)
+
+
+def not_modelled(tool: str, args: list[str]):
+    done(err=f"fake {tool}: `{' '.join(args)}` is not modelled\n", rc=1)
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def semver(text: str) -> tuple[int, int, int]:
+    m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", text or "")
+    if not m:
+        raise ValueError(f"not a version: {text!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def dotted(v: tuple[int, int, int]) -> str:
+    return ".".join(str(x) for x in v)
+
+
+# The edge release each open-source minor was cut from (cluster-review.md B3), and the first
+# edge of 2.20 (the version-2.20 commit is first released in edge-26.7.1).
+EDGE_OF_MINOR = {
+    15: (24, 2, 4),
+    16: (24, 8, 2),
+    17: (24, 11, 8),
+    18: (25, 4, 4),
+    19: (25, 10, 7),
+    20: (26, 7, 1),
+}
+
+
+def edge_tuple(release: str) -> tuple[int, int, int] | None:
+    m = re.fullmatch(r"edge-(\d+)\.(\d+)\.(\d+)", release)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def linkerd_minor(release: str) -> int:
+    """2.x minor of a CLI release: stable-2.x.y, enterprise-2.x.y or edge-yy.m.n."""
+    m = re.fullmatch(r"(?:stable|enterprise)-2\.(\d+)\.\d+", release)
+    if m:
+        return int(m.group(1))
+    edge = edge_tuple(release)
+    if edge is None:
+        raise ValueError(f"unknown Linkerd release {release!r}")
+    if edge <= (22, 8, 3):  # edges before 2.12 (stable-2.12.0 came from edge-22.8.x)
+        return 12 if edge >= (22, 1, 1) else 11
+    for minor in sorted(EDGE_OF_MINOR):
+        if edge <= EDGE_OF_MINOR[minor]:
+            return minor
+    return 20
+
+
+def has_gateway_check(release: str) -> bool:
+    """`linkerd check` gained the fatal "Gateway API CRDs are installed" in edge-26.7.1."""
+    edge = edge_tuple(release)
+    if edge is not None:
+        return edge >= (26, 7, 1)
+    return linkerd_minor(release) >= 20
+
+
+# --------------------------------------------------------------------------- kubeconfig
+
+
+def kubeconfig_paths(explicit: str | None) -> list[str]:
+    if explicit:
+        return [explicit]
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return [p for p in env.split(os.pathsep) if p]
+    return [os.path.expanduser("~/.kube/config")]
+
+
+def load_kubeconfig(explicit: str | None) -> dict:
+    merged: dict = {"clusters": [], "contexts": [], "users": [], "current-context": ""}
+    for path in kubeconfig_paths(explicit):
+        if not os.path.exists(path):
+            if explicit:
+                raise KubeconfigError(f"stat {path}: no such file or directory")
+            continue
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {}
+        for key in ("clusters", "contexts", "users"):
+            names = {e["name"] for e in merged[key]}
+            merged[key] += [e for e in data.get(key) or [] if e.get("name") not in names]
+        if not merged["current-context"]:
+            merged["current-context"] = data.get("current-context") or ""
+    return merged
+
+
+class KubeconfigError(Exception):
+    pass
+
+
+def server_url(explicit_kubeconfig: str | None, context: str | None) -> str:
+    """The API server URL the way client-go resolves it (behaviour client-go-context-missing)."""
+    cfg = load_kubeconfig(explicit_kubeconfig)
+    name = context or cfg["current-context"]
+    contexts = {c["name"]: c.get("context") or {} for c in cfg["contexts"]}
+    if name not in contexts:
+        if context:
+            raise KubeconfigError(f'context "{name}" does not exist')
+        raise KubeconfigError(
+            "invalid configuration: no configuration has been provided, try setting "
+            "KUBERNETES_MASTER environment variable")
+    cluster = contexts[name].get("cluster")
+    clusters = {c["name"]: c.get("cluster") or {} for c in cfg["clusters"]}
+    if cluster not in clusters:
+        raise KubeconfigError(f'cluster "{cluster}" does not exist')
+    return clusters[cluster].get("server", "").rstrip("/")
+
+
+def kubeconfig_for(name: str, server: str) -> dict:
+    key = f"kind-{name}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "current-context": key,
+        "clusters": [{"name": key, "cluster": {"server": server}}],
+        "contexts": [{"name": key, "context": {"cluster": key, "user": key}}],
+        "users": [{"name": key, "user": {}}],
+    }
+
+
+def merge_kubeconfig(path: str, name: str, server: str):
+    """Like kind's WriteMerged: replace the kind-NAME entries, make it current."""
+    data: dict = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {}
+    new = kubeconfig_for(name, server)
+    for key in ("clusters", "contexts", "users"):
+        kept = [e for e in data.get(key) or [] if e.get("name") != f"kind-{name}"]
+        data[key] = kept + new[key]
+    data.setdefault("apiVersion", "v1")
+    data.setdefault("kind", "Config")
+    data["current-context"] = f"kind-{name}"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+
+
+def remove_from_kubeconfig(path: str, name: str):
+    if not os.path.exists(path):
+        return
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    for key in ("clusters", "contexts", "users"):
+        data[key] = [e for e in data.get(key) or [] if e.get("name") != f"kind-{name}"]
+    if data.get("current-context") == f"kind-{name}":
+        data["current-context"] = ""
+    with open(path, "w") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: str):
+        super().__init__(f"{status}: {body}")
+        self.status = status
+        self.body = body
+
+
+def http(method: str, url: str, body: dict | None = None, timeout: float = 10.0):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read().decode()
+    except urllib.error.HTTPError as e:
+        raise ApiError(e.code, e.read().decode(errors="replace")) from None
+    except (urllib.error.URLError, OSError) as e:
+        raise ConnectionError(f"Get \"{url}\": {getattr(e, 'reason', e)}") from None
+    ctype_json = raw.strip().startswith(("{", "["))
+    return json.loads(raw) if ctype_json else raw
+
+
+def get_or_none(url: str):
+    try:
+        return http("GET", url)
+    except ApiError as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+# --------------------------------------------------------------------------- cobra
+
+
+def cobra_flag_error(cmd_path: str, message: str):
+    """cobra v1.x: flag errors print `Error: <msg>` then the command's usage (stderr), exit 1."""
+    done(err=f"Error: {message}\nUsage:\n  {cmd_path} [flags]\n\nFlags:\n"
+             f"  -h, --help   help for {cmd_path.split()[-1]}\n\n", rc=1)
+
+
+def cobra_unknown_command(cmd_path: str, name: str):
+    done(err=f'Error: unknown command "{name}" for "{cmd_path}"\n'
+             f"Run '{cmd_path} --help' for usage.\n", rc=1)
+
+
+def parse_flags(cmd_path: str, args: list[str], spec: dict[str, str]):
+    """Parse args against spec {flag: "bool"|"str"|"list"}, pflag-style (--f=v, --f v, -x v).
+
+    Returns (values, positionals); an unknown flag is cobra's error.
+    """
+    values: dict = {}
+    positionals: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            positionals += args[i + 1:]
+            break
+        if a.startswith("-") and a != "-":
+            name, eq, val = a.partition("=")
+            if name not in spec:
+                if name.startswith("--"):
+                    cobra_flag_error(cmd_path, f"unknown flag: {name}")
+                cobra_flag_error(cmd_path, f"unknown shorthand flag: '{name[1:2]}' in {a}")
+            kind = spec[name]
+            if kind == "bool":
+                values[name] = val.lower() != "false" if eq else True
+            else:
+                if not eq:
+                    i += 1
+                    if i >= len(args):
+                        cobra_flag_error(cmd_path, f"flag needs an argument: {name}")
+                    val = args[i]
+                if kind == "list":
+                    values.setdefault(name, []).append(val)
+                else:
+                    values[name] = val
+        else:
+            positionals.append(a)
+        i += 1
+    return values, positionals
+
+
+# --------------------------------------------------------------------------- kind
+
+KIND_VERSION = "0.32.0"
+
+# behaviour kind-create-default-image: pkg/apis/config/defaults/image.go at each kind tag
+KIND_DEFAULT_NODE_IMAGE = {
+    "0.17.0": "kindest/node:v1.25.3",
+    "0.18.0": "kindest/node:v1.26.3",
+    "0.19.0": "kindest/node:v1.27.1",
+    "0.20.0": "kindest/node:v1.27.3",
+    "0.21.0": "kindest/node:v1.29.1",
+    "0.22.0": "kindest/node:v1.29.2",
+    "0.23.0": "kindest/node:v1.30.0",
+    "0.24.0": "kindest/node:v1.31.0",
+    "0.25.0": "kindest/node:v1.31.2",
+    "0.26.0": "kindest/node:v1.32.0",
+    "0.27.0": "kindest/node:v1.32.2",
+    "0.28.0": "kindest/node:v1.33.1",
+    "0.29.0": "kindest/node:v1.33.1",
+    "0.30.0": "kindest/node:v1.34.0",
+    "0.31.0": "kindest/node:v1.35.0",
+    "0.32.0": "kindest/node:v1.36.1",
+}
+
+
+def kind_version(state: dict) -> str:
+    return state.get("kind_version", KIND_VERSION).lstrip("v")
+
+
+def kind_error(message: str):
+    done(err=f"ERROR: {message}\n", rc=1)
+
+
+def kind_main(argv: list[str]):
+    args = [a for a in argv if a not in ("-q", "--quiet")]
+    state = load_state()
+    if args[:1] == ["version"]:
+        # kind-version
+        done(f"kind v{kind_version(state)} go1.24.0 linux/amd64\n")
+    if args[:2] == ["get", "clusters"]:
+        clusters = sorted(state.get("clusters", {}))
+        if not clusters:
+            done(err="No kind clusters found.\n")  # kind-get-clusters-none
+        done("".join(c + "\n" for c in clusters))
+    if args[:2] == ["create", "cluster"]:
+        kind_create(args[2:], state)
+    if args[:2] == ["delete", "cluster"]:
+        flags, _ = parse_flags("kind delete cluster", args[2:],
+                               {"--name": "str", "-n": "str", "--kubeconfig": "str"})
+        name = flags.get("--name") or flags.get("-n") or "kind"
+        sys.stderr.write(f'Deleting cluster "{name}" ...\n')  # kind-delete-cluster
+        with edit_state() as st:
+            if name in st.get("clusters", {}):
+                del st["clusters"][name]
+                sys.stderr.write(f'Deleted nodes: ["{name}-control-plane"]\n')
+            st.get("loaded", {}).pop(name, None)
+        path = flags.get("--kubeconfig") or kubeconfig_paths(None)[0]
+        remove_from_kubeconfig(path, name)
+        done()
+    if args[:2] == ["get", "kubeconfig"]:
+        flags, _ = parse_flags("kind get kubeconfig", args[2:],
+                               {"--name": "str", "-n": "str", "--internal": "bool"})
+        name = flags.get("--name") or flags.get("-n") or "kind"
+        if name not in state.get("clusters", {}):
+            kind_error(f"could not locate any control plane nodes for cluster named '{name}'. "
+                       "Use the --name option to select a different cluster")
+        server = (f"https://{name}-control-plane:6443" if flags.get("--internal")
+                  else state["apiserver"])  # kind-get-kubeconfig-internal
+        done(yaml.safe_dump(kubeconfig_for(name, server), sort_keys=False))
+    if args[:2] == ["load", "docker-image"]:
+        flags, images = parse_flags("kind load docker-image", args[2:],
+                                    {"--name": "str", "-n": "str", "--nodes": "str"})
+        name = flags.get("--name") or flags.get("-n") or "kind"
+        if not images:
+            kind_error("a list of image names is required")
+        for image in images:
+            if image not in state.get("images", []):
+                kind_error(f'image: "{image}" not present locally')  # kind-load-absent
+        if name not in state.get("clusters", {}):
+            kind_error(f'no nodes found for cluster "{name}"')
+        with edit_state() as st:
+            loaded = st.setdefault("loaded", {}).setdefault(name, [])
+            loaded += [i for i in images if i not in loaded]
+        done(err="".join(f'Image: "{i}" with ID "sha256:0" not yet present on node '
+                         f'"{name}-control-plane", loading...\n' for i in images))
+    not_modelled("kind", argv)
+
+
+def kind_create(args: list[str], state: dict):
+    flags, _ = parse_flags("kind create cluster", args, {
+        "--name": "str", "-n": "str", "--kubeconfig": "str", "--image": "str",
+        "--config": "str", "--wait": "str", "--retain": "bool"})
+    name = flags.get("--name") or flags.get("-n") or os.environ.get("KIND_CLUSTER_NAME")
+    config = {}
+    if flags.get("--config"):
+        with open(flags["--config"]) as fh:
+            config = yaml.safe_load(fh) or {}
+    name = name or config.get("name") or "kind"
+    nodes = config.get("nodes") or [{}]
+    image = flags.get("--image") or nodes[0].get("image") or KIND_DEFAULT_NODE_IMAGE.get(
+        kind_version(state), KIND_DEFAULT_NODE_IMAGE[KIND_VERSION])
+    if name in state.get("clusters", {}):
+        # kind-create-exists
+        kind_error("failed to create cluster: node(s) already exist for a cluster with the "
+                   f'name "{name}"')
+    try:
+        k8s = "v" + dotted(semver(image.split("@")[0].rsplit(":", 1)[-1]))
+    except ValueError:
+        k8s = ""
+    err = sys.stderr
+    err.write(f'Creating cluster "{name}" ...\n')
+    steps = [f"Ensuring node image ({image}) 🖼", "Preparing nodes 📦 ",
+             "Writing configuration 📜", "Starting control-plane 🕹️", "Installing CNI 🔌",
+             "Installing StorageClass 💾"]
+    if flags.get("--wait"):
+        steps.append(f"Waiting ≤ {flags['--wait']} for control-plane = Ready ⏳")
+    # kind-create-progress: without a terminal kind logs " • step  ..." then " ✓ step"
+    for step in steps[:2]:
+        err.write(f" • {step}  ...\n ✓ {step}\n")
+    if not k8s:
+        err.write(f" ✗ {steps[2]}\n")
+        kind_error(f"failed to create cluster: could not read the Kubernetes version of {image}")
+    try:
+        http("POST", state["apiserver"] + "/_double/v1/cluster", {"kubernetes_version": k8s})
+    except (ApiError, ConnectionError) as e:
+        err.write(f" • {steps[3]}  ...\n ✗ {steps[3]}\n")
+        kind_error(f"failed to create cluster: failed to init node with kubeadm: {e}")
+    for step in steps[2:]:
+        err.write(f" • {step}  ...\n ✓ {step}\n")
+    with edit_state() as st:
+        st.setdefault("clusters", {})[name] = {"node_image": image, "kubernetes_version": k8s}
+    path = flags.get("--kubeconfig") or kubeconfig_paths(None)[0]
+    merge_kubeconfig(path, name, state["apiserver"])
+    sample = f"kubectl cluster-info --context kind-{name}"
+    if flags.get("--kubeconfig"):
+        sample += " --kubeconfig " + shlex.quote(flags["--kubeconfig"])
+    done(err=f'Set kubectl context to "kind-{name}"\nYou can now use your cluster with:\n\n'
+             f"{sample}\n\nHave a nice day! 👋\n")
+
+
+# --------------------------------------------------------------------------- docker
+
+# Modules an image built FROM python:3.11-slim with `pip install h2 grpcio protobuf` can import
+# on top of the stdlib (h2 pulls in hpack and hyperframe; grpcio is the `grpc` package,
+# protobuf the `google` namespace).
+PIP_MODULES = {
+    "h2": ["h2", "hpack", "hyperframe"],
+    "grpcio": ["grpc"],
+    "protobuf": ["google"],
+    "pyyaml": ["yaml"],
+}
+
+_GUARD = r"""
+import os, sys
+class _ImageOnly:
+    allowed = set(ALLOWED)
+    def in_image(self, top):
+        return any(os.path.isdir(os.path.join(p, top)) or os.path.isfile(os.path.join(p, top
+                   + '.py')) for p in PATHS)
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition('.')[0]
+        if (top in sys.stdlib_module_names or top in self.allowed
+                or top in sys.builtin_module_names or self.in_image(top)):
+            return None
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _ImageOnly())
+sys.path[:0] = PATHS
+"""
+
+
+def docker_main(argv: list[str]):
+    state = load_state()
+    if state.get("docker_down"):
+        # docker-daemon-down: every daemon command fails the same way
+        done(err="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+                 "Is the docker daemon running?\n", rc=1)
+    if argv[:1] == ["info"]:
+        done("Client:\n Context:    default\n\nServer:\n Server Version: 27.3.1\n"
+             " Storage Driver: overlay2\n")
+    if argv[:2] == ["image", "inspect"] or argv[:1] == ["inspect"]:
+        names = [a for a in argv[2 if argv[0] == "image" else 1:] if not a.startswith("-")]
+        missing = [n for n in names if n not in state.get("images", [])]
+        if missing:
+            # docker-image-inspect-absent
+            done("[]\n", "".join(f"Error: No such image: {n}\n" for n in missing), rc=1)
+        done(json.dumps([{"Id": "sha256:0", "RepoTags": [n]} for n in names], indent=4) + "\n")
+    if argv[:1] == ["build"] or argv[:2] == ["buildx", "build"]:
+        docker_build(argv[1:] if argv[0] == "build" else argv[2:])
+    not_modelled("docker", argv)
+
+
+def _dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, rest) with line continuations joined, comments dropped."""
+    out: list[tuple[str, str]] = []
+    buf = ""
+    for line in text.splitlines():
+        if not buf and line.lstrip().startswith("#"):
+            continue
+        if line.rstrip().endswith("\\"):
+            buf += line.rstrip()[:-1]
+            continue
+        buf += line
+        if buf.strip():
+            word, _, rest = buf.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+        buf = ""
+    return out
+
+
+def _dockerignore(context: str) -> list[str]:
+    path = os.path.join(context, ".dockerignore")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [ln.strip().rstrip("/") for ln in fh if ln.strip() and not ln.startswith("#")]
+
+
+def _ignored(rel: str, patterns: list[str]) -> bool:
+    rel = rel.strip("/")
+    result = False
+    for pat in patterns:
+        neg = pat.startswith("!")
+        p = pat[1:] if neg else pat
+        p = p.lstrip("/")
+        parts = rel.split("/")
+        prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        if any(fnmatch.fnmatchcase(x, p) for x in prefixes) or (
+                p.startswith("**/") and any(fnmatch.fnmatchcase(x, p[3:]) for x in parts)):
+            result = not neg
+    return result
+
+
+def _copy(context: str, src: str, dst: str, root: str, patterns: list[str]) -> str | None:
+    """COPY src dst into root; returns an error message when src is absent."""
+    full = os.path.normpath(os.path.join(context, src))
+    rel = os.path.relpath(full, context)
+    if not os.path.exists(full) or _ignored(rel, patterns):
+        return f'"/{rel}": not found'
+    target = os.path.join(root, dst.lstrip("/"))
+    if os.path.isdir(full):
+        for dirpath, _dirs, files in os.walk(full):
+            for f in files:
+                path = os.path.join(dirpath, f)
+                r = os.path.relpath(path, context)
+                if _ignored(r, patterns) or "__pycache__" in r.split(os.sep):
+                    continue
+                out = os.path.join(target, os.path.relpath(path, full))
+                os.makedirs(os.path.dirname(out), exist_ok=True)
+                shutil.copy2(path, out)
+    else:
+        if dst.endswith("/"):
+            target = os.path.join(target, os.path.basename(full))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(full, target)
+    return None
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pip_modules(run: str) -> list[str]:
+    """Top-level modules of what `pip install` brings: the named distributions and, as pip
+    resolves them, their (non-extra) requirements, read from this interpreter's metadata."""
+    import importlib.metadata as md
+
+    mods: list[str] = []
+    if "pip install" not in run:
+        return mods
+    todo = []
+    for tok in shlex.split(run.split("pip install", 1)[1].split("&&")[0]):
+        if not tok.startswith("-"):
+            todo.append(_norm(re.split(r"[<>=!~\[ ;]", tok, maxsplit=1)[0]))
+    by_dist: dict[str, list[str]] = {}
+    for module, dists in md.packages_distributions().items():
+        for d in dists:
+            by_dist.setdefault(_norm(d), []).append(module)
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        mods += PIP_MODULES.get(name, []) + by_dist.get(name, [name.replace("-", "_")])
+        try:
+            requires = md.requires(name) or []
+        except md.PackageNotFoundError:
+            continue
+        for req in requires:
+            if "extra ==" not in req:
+                todo.append(_norm(re.split(r"[<>=!~\[ ;(]", req, maxsplit=1)[0]))
+    return mods
+
+
+def docker_build(args: list[str]):
+    flags, pos = parse_flags("docker build", args, {
+        "-t": "list", "--tag": "list", "-f": "str", "--file": "str", "--build-arg": "list",
+        "-q": "bool", "--quiet": "bool", "--progress": "str", "--load": "bool",
+        "--platform": "str", "--pull": "bool", "--no-cache": "bool"})
+    if len(pos) != 1:
+        done(err='ERROR: "docker buildx build" requires exactly 1 argument.\n', rc=1)
+    context = pos[0]
+    dockerfile = flags.get("-f") or flags.get("--file") or os.path.join(context, "Dockerfile")
+    tags = flags.get("-t", []) + flags.get("--tag", [])
+    with open(dockerfile) as fh:
+        steps = _dockerfile_instructions(fh.read())
+    patterns = _dockerignore(context)
+    env: dict[str, str] = {}
+    allowed: list[str] = []
+    numbered = [s for s in steps if s[0] in ("FROM", "RUN", "COPY", "ADD", "WORKDIR")]
+    total = len(numbered)
+    log = ['#0 building with "default" instance using docker driver', "",
+           "#1 [internal] load build definition from " + os.path.basename(dockerfile),
+           "#1 DONE 0.0s", ""]
+    with tempfile.TemporaryDirectory(prefix="fake-docker-image-") as root:
+        n = 0
+        for word, rest in steps:
+            if word == "ENV":
+                for k, v in re.findall(r'(\w+)=("[^"]*"|\S+)', rest):
+                    env[k] = v.strip('"')
+                continue
+            if word not in ("FROM", "RUN", "COPY", "ADD", "WORKDIR"):
+                continue
+            n += 1
+            step = f"#{n + 4} [{n}/{total}] {word} {rest}" if word != "FROM" else (
+                f"#{n + 4} [1/{total}] FROM docker.io/library/{rest}")
+            log.append(step)
+            if word in ("COPY", "ADD"):
+                parts = [p for p in shlex.split(rest) if not p.startswith("--")]
+                *srcs, dst = parts
+                for src in srcs:
+                    err = _copy(context, src, dst, root, patterns)
+                    if err:
+                        log.append(f"#{n + 4} ERROR: failed to calculate checksum of ref: {err}")
+                        _build_failed(log, f"failed to compute cache key: {err}")
+            elif word == "RUN":
+                allowed += _pip_modules(rest)
+                rc, output = _run_step(rest, env, root, allowed)
+                log += [f"#{n + 4} 0.{i:03d} {line}" for i, line in enumerate(output, 1)]
+                if rc:
+                    proc = json.dumps("/bin/sh -c " + rest)
+                    msg = f"process {proc} did not complete successfully: exit code: {rc}"
+                    log.append(f"#{n + 4} ERROR: {msg}")
+                    log += ["------", f" > [{n}/{total}] RUN {rest}:", "------"]
+                    _build_failed(log, msg)
+            log += [f"#{n + 4} DONE 0.1s", ""]
+    with edit_state() as st:
+        images = st.setdefault("images", [])
+        images += [t for t in tags if t not in images]
+    log += [f"#{n + 5} exporting to image", f"#{n + 5} naming to docker.io/library/"
+            + (tags[0] if tags else "<none>") + " done", f"#{n + 5} DONE 0.0s"]
+    done(err="\n".join(log) + "\n")
+
+
+def _build_failed(log: list[str], message: str):
+    done(err="\n".join(log) + f"\nERROR: failed to solve: {message}\n", rc=1)
+
+
+def _run_step(run: str, env: dict, root: str, allowed: list[str]) -> tuple[int, list[str]]:
+    """Run the `python -c "..."` parts of a RUN line inside the image's layout."""
+    rc = 0
+    lines: list[str] = []
+    for part in run.split("&&"):
+        words = shlex.split(part)
+        if len(words) >= 3 and words[0] in ("python", "python3") and words[1] == "-c":
+            paths = [os.path.join(root, p.lstrip("/"))
+                     for p in env.get("PYTHONPATH", "").split(":") if p]
+            guard = _GUARD.replace("ALLOWED", repr(sorted(set(allowed)))).replace(
+                "PATHS", repr(paths))
+            proc = subprocess.run([sys.executable, "-I", "-c", guard + words[2]],
+                                  capture_output=True, text=True, cwd=root)
+            lines += (proc.stdout + proc.stderr).splitlines()
+            if proc.returncode:
+                return proc.returncode, lines
+    return rc, lines
+
+
+# --------------------------------------------------------------------------- kubectl
+
+
+def kubectl_main(argv: list[str]):
+    state = load_state()
+    version = state.get("kubectl_version", "v1.27.16")
+    major, minor, patch = semver(version)
+    args = list(argv)
+    if args[:1] == ["version"]:
+        rest = args[1:]
+        if "--short" in rest and minor >= 28:
+            # kubectl-version-short-removed
+            done(err="error: unknown flag: --short\nSee 'kubectl version --help' for usage.\n",
+                 rc=1)
+        kustomize = {24: "v4.5.4", 25: "v4.5.7", 26: "v4.5.7", 27: "v5.0.1"}.get(minor, "v5.0.4")
+        if "--client" in rest and ("-o" in rest or "--output" in rest
+                                   or "--output=json" in rest or "-ojson" in rest):
+            # kubectl-version-json
+            info = {"clientVersion": {
+                "major": str(major), "minor": str(minor), "gitVersion": version,
+                "gitCommit": "0" * 40, "gitTreeState": "clean",
+                "buildDate": "2024-07-17T00:00:00Z", "goVersion": "go1.22.5",
+                "compiler": "gc", "platform": "linux/amd64"}}
+            if minor >= 24:
+                info["kustomizeVersion"] = kustomize
+            done(json.dumps(info, indent=2) + "\n")
+        if "--client" in rest and ("--short" in rest or minor >= 28):
+            # kubectl-version-short
+            err = ""
+            if "--short" in rest and minor >= 24:
+                err = ("Flag --short has been deprecated, and will be removed in the future. "
+                       "The --short output will become the default.\n")
+            out = f"Client Version: {version}\n"
+            if minor >= 24:
+                out += f"Kustomize Version: {kustomize}\n"
+            done(out, err)
+    not_modelled("kubectl", argv)
+
+
+# --------------------------------------------------------------------------- linkerd
+
+CORE_POLICIES = ["all-authenticated", "all-unauthenticated", "cluster-authenticated",
+                 "cluster-unauthenticated", "deny"]
+GATEWAY_CRD = "httproutes.gateway.networking.k8s.io"
+
+# Served versions of the CRDs each chart ships (charts/linkerd2/templates/policy-crd.yaml at
+# stable-2.11.5; charts/linkerd-crds/templates at the later tags). "gw" rows are the bundled
+# Gateway API CRDs, rendered only when the chart's switch (enableHttpRoutes / installGatewayAPI)
+# is on: 2.14-2.18 by default, never by default from 2.19.
+_POLICY_CRDS_212 = {
+    "servers.policy.linkerd.io": ["v1alpha1", "v1beta1"],
+    "serverauthorizations.policy.linkerd.io": ["v1alpha1", "v1beta1"],
+    "authorizationpolicies.policy.linkerd.io": ["v1alpha1"],
+    "meshtlsauthentications.policy.linkerd.io": ["v1alpha1"],
+    "networkauthentications.policy.linkerd.io": ["v1alpha1"],
+    "httproutes.policy.linkerd.io": ["v1alpha1", "v1beta1"],
+    "serviceprofiles.linkerd.io": ["v1alpha1", "v1alpha2"],
+}
+
+
+def crds_of(minor: int, gateway: bool | None = None) -> dict[str, list[str]]:
+    if minor <= 11:
+        return {"servers.policy.linkerd.io": ["v1alpha1", "v1beta1"],
+                "serverauthorizations.policy.linkerd.io": ["v1alpha1", "v1beta1"],
+                "serviceprofiles.linkerd.io": ["v1alpha1", "v1alpha2"]}
+    crds = {k: list(v) for k, v in _POLICY_CRDS_212.items()}
+    if minor >= 13:
+        crds["httproutes.policy.linkerd.io"].append("v1beta2")
+    if minor >= 14:
+        crds["httproutes.policy.linkerd.io"].append("v1beta3")
+    if minor >= 15:
+        crds["servers.policy.linkerd.io"].append("v1beta2")
+        crds["externalworkloads.workload.linkerd.io"] = ["v1alpha1", "v1beta1"]
+    if minor >= 16:
+        crds["servers.policy.linkerd.io"].append("v1beta3")
+    if minor >= 17:
+        crds["egressnetworks.policy.linkerd.io"] = ["v1alpha1"]
+        crds["httplocalratelimitpolicies.policy.linkerd.io"] = ["v1alpha1"]
+    if gateway is None:
+        gateway = 14 <= minor <= 18
+    if gateway and minor >= 14:
+        v1 = minor >= 18
+        crds[GATEWAY_CRD] = ["v1", "v1beta1"] if v1 else ["v1alpha2", "v1beta1"]
+        if minor >= 16:
+            crds["grpcroutes.gateway.networking.k8s.io"] = ["v1", "v1alpha2"] if v1 else [
+                "v1alpha2"]
+        if minor >= 17:
+            crds["tcproutes.gateway.networking.k8s.io"] = ["v1alpha2"]
+            crds["tlsroutes.gateway.networking.k8s.io"] = ["v1alpha2"]
+    return crds
+
+
+# proxy-init's own tag per chart (values.yaml proxyInit.image.version); None: no such image.
+PROXY_INIT_VERSION = {11: "v1.5.3", 12: "v2.0.0", 13: "v2.2.1", 14: "v2.2.3", 15: "v2.2.4",
+                      16: "v2.4.1", 17: "v2.4.1", 18: "v2.4.2", 19: "v2.4.3", 20: None}
+DEFAULT_NETWORKS = "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16"
+
+
+class Linkerd:
+    def __init__(self, argv: list[str]):
+        self.state = load_state()
+        self.release = self.state.get("linkerd_version", "stable-2.11.5")
+        self.minor = linkerd_minor(self.release)
+        self.kubeconfig: str | None = None
+        self.context: str | None = None
+        self.namespace = "linkerd"
+        self.args: list[str] = []
+        it = iter(range(len(argv)))
+        for i in it:
+            a = argv[i]
+            name, eq, val = a.partition("=")
+            if name in ("--context", "--kubeconfig", "-L", "--linkerd-namespace"):
+                if not eq:
+                    val = argv[i + 1] if i + 1 < len(argv) else ""
+                    next(it, None)
+                if name == "--context":
+                    self.context = val
+                elif name == "--kubeconfig":
+                    self.kubeconfig = val
+                else:
+                    self.namespace = val
+            else:
+                self.args.append(a)
+
+    # -- cluster access
+    def fail(self, cmd: str, message: str):
+        """A RunE error: cobra prints `Error: ...` and the usage on stderr, exit 1."""
+        done(err=f"Error: {message}\nUsage:\n  {cmd} [flags]\n\n", rc=1)
+
+    def server(self, cmd: str) -> str:
+        try:
+            return server_url(self.kubeconfig, self.context)  # client-go-context-missing
+        except KubeconfigError as e:
+            self.fail(cmd, str(e))
+        raise AssertionError  # unreachable
+
+    def config_values(self, server: str) -> dict | None:
+        cm = get_or_none(f"{server}/api/v1/namespaces/{self.namespace}/configmaps/linkerd-config")
+        if not isinstance(cm, dict):
+            return None
+        return yaml.safe_load((cm.get("data") or {}).get("values") or "") or {}
+
+    def crd_present(self, server: str, name: str) -> bool:
+        return isinstance(get_or_none(
+            f"{server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"), dict)
+
+    # -- commands
+    def main(self):
+        if not self.args:
+            done("linkerd manages the Linkerd service mesh.\n")
+        cmd, rest = self.args[0], self.args[1:]
+        if cmd == "version":
+            self.version(rest)
+        if cmd == "install":
+            self.install(rest)
+        if cmd == "check":
+            self.check(rest)
+        if cmd in ("diagnostics", "dg"):
+            self.diagnostics(rest)
+        if cmd.startswith("-"):
+            cobra_flag_error("linkerd", f"unknown flag: {cmd.partition('=')[0]}")
+        if cmd in ("upgrade", "uninstall", "inject", "authz", "viz", "multicluster",
+                   "identity", "profile", "prune", "completion", "doc", "uninject"):
+            not_modelled("linkerd", self.args)
+        cobra_unknown_command("linkerd", cmd)
+
+    def version(self, rest: list[str]):
+        flags, pos = parse_flags("linkerd version", rest, {
+            "--client": "bool", "--short": "bool", "--proxy": "bool", "-n": "str",
+            "--namespace": "str"})
+        if pos:
+            self.fail("linkerd version", f'unknown command "{pos[0]}" for "linkerd version"')
+        short = flags.get("--short")
+        if flags.get("--client"):
+            done(f"{self.release}\n" if short else f"Client version: {self.release}\n")
+        server = self.server("linkerd version")
+        try:
+            values = self.config_values(server)  # linkerd-version-server
+            server_version = (values or {}).get("linkerdVersion") or "unavailable"
+        except (ApiError, ConnectionError):
+            server_version = "unavailable"
+        if short:
+            done(f"{self.release}\n{server_version}\n")
+        done(f"Client version: {self.release}\nServer version: {server_version}\n")
+
+    # ---- install
+    def install_spec(self) -> dict[str, str]:
+        spec = {"--set": "list", "--set-string": "list", "--set-file": "list", "-f": "list",
+                "--values": "list", "--ignore-cluster": "bool", "--registry": "str",
+                "--identity-trust-anchors-file": "str", "--identity-issuer-certificate-file":
+                "str", "--identity-issuer-key-file": "str", "--identity-trust-domain": "str",
+                "--ha": "bool", "--cluster-domain": "str", "--controller-log-level": "str",
+                "--proxy-log-level": "str", "--skip-inbound-ports": "str",
+                "--skip-outbound-ports": "str", "-o": "str", "--output": "str"}
+        if self.minor >= 12:  # linkerd-install-flags
+            spec.update({"--crds": "bool", "--default-inbound-policy": "str"})
+        return spec
+
+    def install(self, rest: list[str]):
+        flags, pos = parse_flags("linkerd install", rest, self.install_spec())
+        if pos:
+            self.fail("linkerd install", f'unknown command "{pos[0]}" for "linkerd install"')
+        sets: dict[str, str] = {}
+        for s in flags.get("--set", []) + flags.get("--set-string", []):
+            k, _, v = s.partition("=")
+            sets[k] = v
+        for name in ("--identity-trust-anchors-file", "--identity-issuer-certificate-file",
+                     "--identity-issuer-key-file"):
+            path = flags.get(name)
+            if path:
+                try:  # linkerd-install-identity-files
+                    with open(path):
+                        pass
+                except OSError as e:
+                    self.fail("linkerd install", f"open {path}: {e.strerror.lower()}")
+        policy = flags.get("--default-inbound-policy") or sets.get(
+            "proxy.defaultInboundPolicy")
+        if self.minor >= 12 and policy is not None:
+            valid = CORE_POLICIES + (["audit"] if self.minor >= 16 else [])
+            if policy not in valid:  # linkerd-install-default-inbound-policy
+                self.fail("linkerd install", "--default-inbound-policy must be one of: "
+                          f"{', '.join(valid)} (got {policy})")
+        crds_only = bool(flags.get("--crds"))
+        gateway = None
+        for key in ("installGatewayAPI", "enableHttpRoutes"):
+            if key in sets:
+                gateway = sets[key] == "true"
+        if not flags.get("--ignore-cluster"):
+            server = self.server("linkerd install")
+            try:
+                http("GET", server + "/version")
+            except (ApiError, ConnectionError) as e:
+                done(err="Unable to install the Linkerd control plane. Cannot connect to the "
+                         f"Kubernetes cluster:\n\n{e}\n\nYou can use the --ignore-cluster flag "
+                         "if you just want to generate the installation config.", rc=1)
+            if self.minor >= 12 and not crds_only:
+                missing = [n for n in crds_of(self.minor, gateway)
+                           if "gateway" not in n and not self.crd_present(server, n)]
+                if missing:  # linkerd-install-crds-first
+                    done(err="Linkerd CRDs must be installed first. Run linkerd install with "
+                             "the --crds flag.\n", rc=1)
+            if self.config_values(server) is not None:  # linkerd-install-config-exists
+                done(err=f"Can't install the Linkerd control plane in the '{self.namespace}' "
+                         "namespace. Reason: ConfigMap/linkerd-config already exists.\n"
+                         "Run the command `linkerd upgrade`, if you are looking to upgrade "
+                         "Linkerd.\n", rc=1)
+            if self.minor >= 19 and crds_only and not gateway and not self.crd_present(
+                    server, GATEWAY_CRD):
+                # linkerd-install-gateway-api-required
+                self.fail("linkerd install", "The Gateway API CRDs must be installed prior to "
+                          "installing Linkerd. Run:\n\nkubectl apply --server-side -f https://"
+                          "github.com/kubernetes-sigs/gateway-api/releases/download/v1.2.1/"
+                          "standard-install.yaml\n\nor see https://gateway-api.sigs.k8s.io/"
+                          "guides/#installing-gateway-api for more options.")
+        docs: list[dict] = []
+        if self.minor <= 11 or crds_only:
+            docs += [self.crd_doc(n, v) for n, v in crds_of(self.minor, gateway).items()]
+        if crds_only:
+            out = "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
+            done(out, "Rendering Linkerd CRDs...\nNext, run `linkerd install | kubectl apply "
+                      "-f -` to install the control plane.\n\n")
+        docs = [{"apiVersion": "v1", "kind": "Namespace",
+                 "metadata": {"name": self.namespace,
+                              "labels": {"linkerd.io/is-control-plane": "true"}}}] + docs
+        docs += self.control_plane_docs(flags, sets, policy)
+        done("".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs))
+
+    @staticmethod
+    def crd_doc(name: str, versions: list[str]) -> dict:
+        plural, _, group = name.partition(".")
+        kind = {"servers": "Server", "serverauthorizations": "ServerAuthorization",
+                "authorizationpolicies": "AuthorizationPolicy", "httproutes": "HTTPRoute",
+                "meshtlsauthentications": "MeshTLSAuthentication", "grpcroutes": "GRPCRoute",
+                "networkauthentications": "NetworkAuthentication", "tcproutes": "TCPRoute",
+                "serviceprofiles": "ServiceProfile", "externalworkloads": "ExternalWorkload",
+                "egressnetworks": "EgressNetwork", "tlsroutes": "TLSRoute",
+                "httplocalratelimitpolicies": "HTTPLocalRateLimitPolicy"}[plural]
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "labels": {"linkerd.io/control-plane-ns": "linkerd"}},
+            "spec": {
+                "group": group, "scope": "Namespaced",
+                "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
+                          "listKind": kind + "List"},
+                "versions": [{"name": v, "served": True, "storage": v == versions[-1],
+                              "schema": {"openAPIV3Schema": {
+                                  "type": "object",
+                                  "x-kubernetes-preserve-unknown-fields": True}}}
+                             for v in versions]}}
+
+    def control_plane_docs(self, flags: dict, sets: dict, policy: str | None) -> list[dict]:
+        registry = (flags.get("--registry") or "cr.l5d.io/linkerd").rstrip("/")
+        tag = self.release
+        networks = sets.get("clusterNetworks", "").replace("\\,", ",") or (
+            DEFAULT_NETWORKS + (",fd00::/8" if self.minor >= 16 else ""))
+        values: dict = {"linkerdVersion": tag, "clusterNetworks": networks,
+                        "identityTrustDomain": flags.get("--identity-trust-domain")
+                        or sets.get("identityTrustDomain") or "cluster.local"}
+        if self.minor <= 11:
+            values["policyController"] = {"defaultAllowPolicy": sets.get(
+                "policyController.defaultAllowPolicy", "all-unauthenticated")}
+        else:
+            values["proxy"] = {"defaultInboundPolicy": policy or "all-unauthenticated"}
+        images = {"proxy": f"{registry}/proxy:{tag}", "controller": f"{registry}/controller:{tag}"}
+        if self.minor <= 18:
+            images["policy-controller"] = f"{registry}/policy-controller:{tag}"
+        if PROXY_INIT_VERSION[self.minor]:
+            images["proxy-init"] = f"{registry}/proxy-init:{PROXY_INIT_VERSION[self.minor]}"
+        docs: list[dict] = [{
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "linkerd-config", "namespace": self.namespace},
+            "data": {"values": yaml.safe_dump(values, sort_keys=False)}}]
+        for name in ("identity", "destination", "proxy-injector"):
+            containers = [{"name": "linkerd-proxy", "image": images["proxy"]}]
+            if name == "destination" and "policy-controller" in images:
+                containers.append({"name": "policy", "image": images["policy-controller"]})
+            containers.append({"name": name if name != "proxy-injector" else "proxy-injector",
+                               "image": images["controller"]})
+            init = [{"name": "linkerd-init", "image": images["proxy-init"]}] if (
+                "proxy-init" in images) else []
+            labels = {"linkerd.io/control-plane-component": name,
+                      "linkerd.io/control-plane-ns": self.namespace}
+            docs.append({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": f"linkerd-{name}", "namespace": self.namespace,
+                             "labels": labels},
+                "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels},
+                                      "spec": {"initContainers": init,
+                                               "containers": containers}}}})
+        if self.minor <= 11:  # linkerd-211-heartbeat-v1beta1
+            docs.append({
+                "apiVersion": "batch/v1beta1", "kind": "CronJob",
+                "metadata": {"name": "linkerd-heartbeat", "namespace": self.namespace},
+                "spec": {"schedule": "1 0 * * *", "jobTemplate": {"spec": {"template": {
+                    "spec": {"restartPolicy": "Never", "containers": [
+                        {"name": "heartbeat", "image": images["controller"]}]}}}}}})
+        return docs
+
+    # ---- check
+    def check(self, rest: list[str]):
+        flags, pos = parse_flags("linkerd check", rest, {
+            "--pre": "bool", "--wait": "str", "-o": "str", "--output": "str", "--proxy": "bool",
+            "-n": "str", "--namespace": "str", "--expected-version": "str",
+            "--linkerd-cni-enabled": "bool", "--crds": "bool"})
+        if pos:
+            self.fail("linkerd check", f'unknown command "{pos[0]}" for "linkerd check"')
+        output = flags.get("-o") or flags.get("--output") or "table"
+        server = self.server("linkerd check")
+        hint = (f"https://linkerd.io/2.{self.minor}/checks/#"
+                if self.release.startswith("stable-") else "https://linkerd.io/2/checks/#")
+        results: list[tuple[str, str, str | None, str]] = []  # category, check, error, anchor
+
+        def add(category, desc, err, anchor):
+            results.append((category, desc, err, anchor))
+            return err is None
+
+        kube_version = None
+        try:
+            kube_version = http("GET", server + "/version")["gitVersion"]
+            add("kubernetes-api", "can initialize the client", None, "k8s-api")
+            add("kubernetes-api", "can query the Kubernetes API", None, "k8s-api")
+        except (ApiError, ConnectionError, KeyError, TypeError) as e:
+            add("kubernetes-api", "can initialize the client", None, "k8s-api")
+            add("kubernetes-api", "can query the Kubernetes API", str(e), "k8s-api")
+            self.print_check(results, output, hint)
+        minimum = {11: (1, 17, 0), 12: (1, 21, 0), 13: (1, 21, 0), 14: (1, 21, 0),
+                   15: (1, 22, 0), 16: (1, 22, 0), 17: (1, 22, 0), 18: (1, 23, 0),
+                   19: (1, 23, 0)}.get(self.minor, (1, 31, 0))
+        have = semver(kube_version)
+        err = None
+        if have < minimum:  # linkerd-check-k8s-version
+            err = (f"Kubernetes is on version [{dotted(have)}], but version [{dotted(minimum)}]"
+                   " or more recent is required")
+        add("kubernetes-version", "is running the minimum Kubernetes API version", err,
+            "k8s-version")
+        if self.minor <= 11:
+            add("kubernetes-version", "is running the minimum kubectl version",
+                self.kubectl_check(minimum), "kubectl-version")
+        if has_gateway_check(self.release):  # linkerd-check-gateway-api
+            err = None if self.crd_present(server, GATEWAY_CRD) else (
+                "The Gateway API CRDs must be installed prior to installing Linkerd. Run:\n\n"
+                "kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/"
+                "releases/download/v1.5.1/standard-install.yaml\n\nor see https://"
+                "gateway-api.sigs.k8s.io/guides/#installing-gateway-api for more options.")
+            if not add("gateway-api-crd", "Gateway API CRDs are installed", err,
+                       "gateway-api-crd"):
+                self.print_check(results, output, hint)
+        if flags.get("--pre"):
+            exists = get_or_none(f"{server}/api/v1/namespaces/{self.namespace}") is not None
+            add("pre-kubernetes-setup", "control plane namespace does not already exist",
+                f'The "{self.namespace}" namespace already exists' if exists else None,
+                "pre-ns")  # linkerd-check-pre-existing-ns
+            for what in ("non-namespaced resources", "ServiceAccounts", "Services",
+                         "Deployments", "CronJobs", "ConfigMaps", "Secrets"):
+                add("pre-kubernetes-setup", f"can create {what}", None, "pre-k8s")
+        else:
+            if self.minor >= 12:  # linkerd-check-post-install
+                missing = [n for n in crds_of(self.minor) if "gateway" not in n
+                           and not self.crd_present(server, n)]
+                err = ("missing " + ", ".join(missing)) if missing else None
+                if not add("linkerd-crds", "control plane CustomResourceDefinitions exist",
+                           err, "l5d-existence-crd"):
+                    self.print_check(results, output, hint)
+            values = self.config_values(server)
+            add("linkerd-existence", "'linkerd-config' config map exists",
+                None if values is not None else 'configmaps "linkerd-config" not found',
+                "l5d-existence-linkerd-config")
+        self.print_check(results, output, hint)
+
+    def kubectl_check(self, minimum: tuple[int, int, int]) -> str | None:
+        """2.11 execs `kubectl version --client --short` from PATH and parses its stdout."""
+        try:
+            proc = subprocess.run(["kubectl", "version", "--client", "--short"],
+                                  capture_output=True, text=True)
+        except FileNotFoundError:
+            return 'exec: "kubectl": executable file not found in $PATH'
+        if proc.returncode:
+            return f"exit status {proc.returncode}"
+        try:
+            have = semver(proc.stdout)
+        except ValueError:
+            return f"unknown version string format [{proc.stdout.strip()}]"
+        if have < minimum:
+            return (f"kubectl is on version [{dotted(have)}], but version [{dotted(minimum)}]"
+                    " or more recent is required")
+        return None
+
+    def print_check(self, results, output: str, hint: str):
+        """healthcheck_output.go: category header and dashes, `√ desc` / `× desc` with the
+        error and a hint URL indented by 4, a blank line, then the status line."""
+        ok = all(err is None for _c, _d, err, _a in results)
+        lines: list[str] = []
+        if output == "json":
+            cats: dict[str, list] = {}
+            for cat, desc, err, _a in results:
+                cats.setdefault(cat, []).append({"description": desc,
+                                                 "result": "success" if err is None else "error",
+                                                 **({"error": err} if err else {})})
+            done(json.dumps({"success": ok, "categories": [
+                {"categoryName": c, "checks": v} for c, v in cats.items()]}, indent=2) + "\n",
+                rc=0 if ok else 1)
+        last = None
+        shown = [r for r in results if output != "short" or r[2] is not None]
+        if output == "short" and shown:
+            lines += ["Linkerd core checks", "===================", ""]
+        for cat, desc, err, anchor in shown:
+            if cat != last:
+                if last is not None:
+                    lines.append("")
+                lines += [cat, "-" * len(cat)]
+                last = cat
+            lines.append(f"{'√' if err is None else '×'} {desc}")
+            if err is not None:
+                lines += [f"    {err}", f"    see {hint}{anchor} for hints"]
+        if output != "short" or not ok:
+            lines.append("")
+        lines.append(f"Status check results are {'√' if ok else '×'}")
+        done("\n".join(lines) + "\n", rc=0 if ok else 1)
+
+    # ---- diagnostics
+    def diagnostics(self, rest: list[str]):
+        sub, args = (rest[0], rest[1:]) if rest else ("", [])
+        if sub == "proxy-metrics":
+            flags, pos = parse_flags("linkerd diagnostics proxy-metrics", args, {
+                "-n": "str", "--namespace": "str", "--obfuscate": "bool"})
+            ns = flags.get("-n") or flags.get("--namespace") or "default"
+            if len(pos) != 1:
+                self.fail("linkerd diagnostics proxy-metrics",
+                          "please specify a resource (e.g. po/web-abc)")
+            pod = pos[0].split("/", 1)[-1]
+            server = self.server("linkerd diagnostics proxy-metrics")
+            try:  # linkerd-diagnostics-proxy-metrics
+                body = http("GET", f"{server}/_double/v1/namespaces/{ns}/pods/{pod}/metrics")
+            except ApiError as e:
+                self.fail("linkerd diagnostics proxy-metrics", f"failed to get pod: {e.body}")
+            done(body if isinstance(body, str) else json.dumps(body))
+        if sub == "policy" and self.minor >= 12:
+            self.policy(args)
+        if self.minor <= 11 and sub == "policy":
+            # linkerd-211-no-diagnostics-policy: `diagnostics` (Args: NoArgs, no Run) parses
+            # the flags first, then prints its help.
+            parse_flags("linkerd diagnostics", args, {})
+            done("Commands used to diagnose Linkerd components.\n\nUsage:\n  linkerd "
+                 "diagnostics [flags]\n  linkerd diagnostics [command]\n")
+        if sub in ("controller-metrics", "endpoints", "profile"):
+            not_modelled("linkerd", self.args)
+        done("Commands used to diagnose Linkerd components.\n")
+
+    def policy(self, args: list[str]):
+        spec = {"-n": "str", "--namespace": "str", "--destination-pod": "str"}
+        if self.minor >= 13:
+            spec.update({"-o": "str", "--output": "str", "--token": "str"})
+        flags, pos = parse_flags("linkerd diagnostics policy", args, spec)
+        if len(pos) != 2:
+            self.fail("linkerd diagnostics policy", f"accepts 2 arg(s), received {len(pos)}")
+        ns = flags.get("-n") or flags.get("--namespace") or "default"
+        target, port = pos
+        if self.minor >= 13:  # linkerd-diagnostics-policy-syntax
+            kind, _, pod = target.partition("/")
+            if not pod:
+                self.fail("linkerd diagnostics policy", f"invalid resource string: {target}")
+            if kind not in ("po", "pod", "pods", "svc", "service", "services"):
+                self.fail("linkerd diagnostics policy",
+                          f"invalid resource type {kind}; must be one of Pod or Service")
+        else:
+            pod = target
+        server = self.server("linkerd diagnostics policy")
+        try:
+            body = http("GET", f"{server}/_double/v1/namespaces/{ns}/pods/{pod}/policy/{port}")
+        except ApiError as e:
+            self.fail("linkerd diagnostics policy", e.body)
+        output = flags.get("-o") or flags.get("--output") or "yaml"
+        if isinstance(body, str):
+            done(body)
+        done(json.dumps(body, indent=2) + "\n" if output == "json"
+             else yaml.safe_dump(body, sort_keys=False))
+
+
+def linkerd_main(argv: list[str]):
+    Linkerd(argv).main()

@@ -1,0 +1,511 @@
+"""The cluster double's fake kind, docker, kubectl and linkerd behave like the real tools.
+
+Each test names the `behaviours.BEHAVIOURS` ids it exercises with `covers(...)`; the last test
+checks every row has a source and is exercised. A tiny stand-in API server answers what the
+fakes read, so these tests do not depend on `apiserver.py`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+FAKEBIN = HERE / "fakebin"
+REPO = HERE.parent.parent
+
+_spec = importlib.util.spec_from_file_location("double_behaviours", HERE / "behaviours.py")
+behaviours = importlib.util.module_from_spec(_spec)
+sys.modules["double_behaviours"] = behaviours
+_spec.loader.exec_module(behaviours)
+
+COVERED: set[str] = set()
+
+
+def covers(*ids: str):
+    known = {b.id for b in behaviours.BEHAVIOURS}
+    unknown = set(ids) - known
+    assert not unknown, f"not in BEHAVIOURS: {unknown}"
+    COVERED.update(ids)
+    return lambda fn: fn
+
+
+# --------------------------------------------------------------------------- stand-in API
+
+
+class Api:
+    """Objects by URL path; POSTs recorded."""
+
+    def __init__(self):
+        self.objects: dict[str, object] = {}
+        self.posts: list[tuple[str, dict]] = []
+        self.kubernetes_version = "v1.23.17"
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def reply(self, code, body):
+                raw = (body if isinstance(body, str) else json.dumps(body)).encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if path == "/version":
+                    return self.reply(200, {"gitVersion": api.kubernetes_version})
+                if path in api.objects:
+                    return self.reply(200, api.objects[path])
+                self.reply(404, {"kind": "Status", "reason": "NotFound", "code": 404})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                api.posts.append((self.path, body))
+                if self.path == "/_double/v1/cluster":
+                    api.kubernetes_version = body["kubernetes_version"]
+                self.reply(201, {})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add_namespace(self, name="linkerd"):
+        self.objects[f"/api/v1/namespaces/{name}"] = {"kind": "Namespace",
+                                                      "metadata": {"name": name}}
+
+    def add_config(self, version="stable-2.11.5"):
+        self.add_namespace()
+        self.objects["/api/v1/namespaces/linkerd/configmaps/linkerd-config"] = {
+            "kind": "ConfigMap", "data": {"values": f"linkerdVersion: {version}\n"}}
+
+    def add_crds(self, names):
+        for n in names:
+            self.objects[f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{n}"] = {
+                "kind": "CustomResourceDefinition", "metadata": {"name": n}}
+
+
+@pytest.fixture(scope="module")
+def _server():
+    api = Api()
+    yield api
+    api.server.shutdown()
+
+
+class Env:
+    def __init__(self, tmp: Path, api: Api):
+        self.tmp = tmp
+        self.api = api
+        self.state_file = tmp / "state.json"
+        self.kubeconfig = tmp / "kubeconfig"
+        self.state({"apiserver": api.url, "clusters": {}, "images": [], "loaded": {},
+                    "linkerd_version": "stable-2.11.5", "kubectl_version": "v1.27.16"})
+        doc = {"apiVersion": "v1", "kind": "Config", "current-context": "kind-lab",
+               "clusters": [{"name": "kind-lab", "cluster": {"server": api.url}}],
+               "contexts": [{"name": "kind-lab",
+                             "context": {"cluster": "kind-lab", "user": "kind-lab"}}],
+               "users": [{"name": "kind-lab", "user": {}}]}
+        self.kubeconfig.write_text(yaml.safe_dump(doc))
+
+    def state(self, update: dict | None = None) -> dict:
+        data = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        if update:
+            data.update(update)
+            self.state_file.write_text(json.dumps(data))
+        return data
+
+    def run(self, *argv: str, path: str | None = None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env.update(CLUSTER_DOUBLE_STATE=str(self.state_file), KUBECONFIG=str(self.kubeconfig),
+                   PATH=path or f"{FAKEBIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                   HOME=str(self.tmp))
+        return subprocess.run([str(FAKEBIN / argv[0]), *argv[1:]], capture_output=True,
+                              text=True, env=env, timeout=60)
+
+
+@pytest.fixture
+def env(tmp_path, _server):
+    _server.objects.clear()
+    _server.posts.clear()
+    _server.kubernetes_version = "v1.23.17"
+    return Env(tmp_path, _server)
+
+
+# --------------------------------------------------------------------------- kind
+
+
+@covers("kind-get-clusters-none", "kind-create-default-image", "kind-create-kubeconfig",
+        "kind-create-progress", "kind-create-exists", "kind-delete-cluster")
+def test_kind_cluster_lifecycle(env):
+    done = env.run("kind", "get", "clusters")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "No kind clusters found.\n")
+    kc = env.tmp / "kc.yaml"
+    done = env.run("kind", "create", "cluster", "--name=lab", f"--kubeconfig={kc}")
+    assert done.returncode == 0, done.stderr
+    assert "✓ Ensuring node image (kindest/node:v1.36.1) 🖼" in done.stderr
+    assert done.stderr.startswith('Creating cluster "lab" ...\n')
+    assert env.api.posts[-1] == ("/_double/v1/cluster", {"kubernetes_version": "v1.36.1"})
+    assert env.state()["clusters"]["lab"]["node_image"] == "kindest/node:v1.36.1"
+    cfg = yaml.safe_load(kc.read_text())
+    assert cfg["current-context"] == "kind-lab"
+    assert cfg["clusters"][0]["cluster"]["server"] == env.api.url
+    assert env.run("kind", "get", "clusters").stdout == "lab\n"
+    again = env.run("kind", "create", "cluster", "--name", "lab", "--kubeconfig", str(kc))
+    assert again.returncode == 1
+    assert again.stderr == ('ERROR: failed to create cluster: node(s) already exist for a '
+                            'cluster with the name "lab"\n')
+    gone = env.run("kind", "delete", "cluster", "--name", "lab", "--kubeconfig", str(kc))
+    assert gone.returncode == 0 and 'Deleting cluster "lab" ...' in gone.stderr
+    assert yaml.safe_load(kc.read_text())["contexts"] == []
+    assert env.run("kind", "delete", "cluster", "--name", "lab").returncode == 0
+
+
+@covers("kind-create-default-image")
+def test_kind_image_sets_the_kubernetes_version(env):
+    env.state({"kind_version": "v0.20.0"})
+    assert env.run("kind", "create", "cluster", "--name=a").returncode == 0
+    assert env.api.kubernetes_version == "v1.27.3"
+    done = env.run("kind", "create", "cluster", "--name=b", "--image=kindest/node:v1.23.17")
+    assert done.returncode == 0
+    assert env.state()["clusters"]["b"]["kubernetes_version"] == "v1.23.17"
+    assert env.api.kubernetes_version == "v1.23.17"
+
+
+@covers("kind-load-absent", "docker-build-layout")
+def test_kind_load_needs_a_built_image(env):
+    env.run("kind", "create", "cluster", "--name=lab")
+    done = env.run("kind", "load", "docker-image", "--name", "lab", "prober:dev")
+    assert (done.returncode, done.stderr) == (1, 'ERROR: image: "prober:dev" not present locally\n')
+    ctx = env.tmp / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM python:3.11-slim\nRUN python -c \"import json\"\n")
+    assert env.run("docker", "build", "-t", "prober:dev", str(ctx)).returncode == 0
+    assert env.run("kind", "load", "docker-image", "--name", "lab", "prober:dev").returncode == 0
+    assert env.state()["loaded"] == {"lab": ["prober:dev"]}
+    done = env.run("kind", "load", "docker-image", "--name", "nope", "prober:dev")
+    assert done.stderr == 'ERROR: no nodes found for cluster "nope"\n'
+
+
+@covers("kind-get-kubeconfig-internal", "kind-version")
+def test_kind_kubeconfig_and_version(env):
+    env.run("kind", "create", "cluster", "--name=lab")
+    internal = yaml.safe_load(env.run("kind", "get", "kubeconfig", "--name", "lab",
+                                      "--internal").stdout)
+    assert internal["clusters"][0]["cluster"]["server"] == "https://lab-control-plane:6443"
+    external = yaml.safe_load(env.run("kind", "get", "kubeconfig", "--name", "lab").stdout)
+    assert external["clusters"][0]["cluster"]["server"] == env.api.url
+    missing = env.run("kind", "get", "kubeconfig", "--name", "x")
+    assert missing.returncode == 1 and "could not locate any control plane nodes" in missing.stderr
+    assert env.run("kind", "version").stdout.startswith("kind v0.32.0 go")
+
+
+# --------------------------------------------------------------------------- docker
+
+
+@covers("docker-daemon-down")
+def test_docker_info(env):
+    assert env.run("docker", "info").returncode == 0
+    env.state({"docker_down": True})
+    done = env.run("docker", "info")
+    assert done.returncode == 1
+    assert done.stderr == ("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+                           "Is the docker daemon running?\n")
+
+
+@covers("docker-build-layout", "docker-build-failure-output", "docker-image-inspect-absent")
+def test_docker_build_of_the_prober_image_evaluates_its_layout(env):
+    dockerfile = REPO / "fixtures/linkerd_conformance/prober/Dockerfile"
+    if not dockerfile.exists():
+        pytest.skip("no prober Dockerfile")
+    done = env.run("docker", "build", "-t", "prober:dev", "-f", str(dockerfile), str(REPO))
+    absent = env.run("docker", "image", "inspect", "prober:dev")
+    if done.returncode == 0:  # the image's layout imports: recorded
+        assert "prober:dev" in env.state()["images"]
+        assert env.run("docker", "image", "inspect", "prober:dev").returncode == 0
+        return
+    lines = done.stderr.splitlines()
+    assert lines[0] == '#0 building with "default" instance using docker driver'
+    assert any("RUN python -c" in ln and "/" in ln for ln in lines)
+    assert "Traceback" in done.stderr
+    assert lines[-1].startswith('ERROR: failed to solve: process "/bin/sh -c python -c '
+                                '\\"import linkerd_conformance.prober')
+    assert lines[-1].endswith("did not complete successfully: exit code: 1")
+    assert (absent.returncode, absent.stderr) == (1, "Error: No such image: prober:dev\n")
+
+
+@covers("docker-build-layout", "docker-build-failure-output")
+def test_docker_build_sees_only_the_copied_files_and_installed_packages(env):
+    ctx = env.tmp / "ctx"
+    (ctx / "pkg").mkdir(parents=True)
+    (ctx / "pkg" / "__init__.py").write_text("from . import extra\n")
+    (ctx / "pkg" / "extra.py").write_text("import yaml\n")
+    (ctx / "pkg" / "secret.txt").write_text("x")
+    (ctx / ".dockerignore").write_text("pkg/extra.py\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM python:3.11-slim\nENV PYTHONPATH=/app\n"
+        "RUN pip install \"h2>=4\"\nCOPY pkg/ /app/pkg/\n"
+        "RUN python -c \"import pkg\"\n")
+    done = env.run("docker", "build", "-t", "t1", str(ctx))
+    assert done.returncode == 1
+    assert "ImportError" in done.stderr and "extra" in done.stderr  # .dockerignore honoured
+    lines = done.stderr.splitlines()
+    assert lines[0] == '#0 building with "default" instance using docker driver'
+    assert '#8 [4/4] RUN python -c "import pkg"' in lines
+    assert lines[-1] == ('ERROR: failed to solve: process "/bin/sh -c python -c \\"import pkg'
+                         '\\"" did not complete successfully: exit code: 1')
+    (ctx / ".dockerignore").write_text("")
+    done = env.run("docker", "build", "-t", "t2", str(ctx))
+    assert done.returncode == 1  # yaml is on the host but not pip-installed in the image
+    assert "No module named 'yaml'" in done.stderr
+    (ctx / "pkg" / "extra.py").write_text("import h2, hpack, json\n")
+    done = env.run("docker", "build", "-t", "t3", str(ctx))
+    assert done.returncode == 0, done.stderr
+    assert env.state()["images"] == ["t3"]
+
+
+# --------------------------------------------------------------------------- kubectl
+
+
+@covers("kubectl-version-short", "kubectl-version-short-removed", "kubectl-version-json")
+def test_kubectl_version(env):
+    done = env.run("kubectl", "version", "--client", "--short")
+    assert done.returncode == 0 and done.stdout.startswith("Client Version: v1.27.16\n")
+    assert "Flag --short has been deprecated" in done.stderr
+    env.state({"kubectl_version": "v1.23.17"})
+    done = env.run("kubectl", "version", "--client", "--short")
+    assert (done.stdout, done.stderr) == ("Client Version: v1.23.17\n", "")
+    env.state({"kubectl_version": "v1.28.0"})
+    done = env.run("kubectl", "version", "--client", "--short")
+    assert done.returncode == 1 and done.stderr.startswith("error: unknown flag: --short\n")
+    info = json.loads(env.run("kubectl", "version", "--client", "-o", "json").stdout)
+    assert info["clientVersion"]["gitVersion"] == "v1.28.0"
+    assert info["clientVersion"]["minor"] == "28"
+    done = env.run("kubectl", "get", "pods")
+    assert done.returncode == 1 and "`get pods` is not modelled" in done.stderr
+
+
+# --------------------------------------------------------------------------- linkerd
+
+
+@covers("client-go-context-missing", "linkerd-version-client", "linkerd-version-server")
+def test_linkerd_version(env):
+    done = env.run("linkerd", "version", "--client", "--short")
+    assert done.stdout == "stable-2.11.5\n"
+    assert env.run("linkerd", "version", "--short").stdout == "stable-2.11.5\nunavailable\n"
+    env.api.add_config("stable-2.11.4")
+    assert env.run("linkerd", "version", "--short").stdout == "stable-2.11.5\nstable-2.11.4\n"
+    bad = env.run("linkerd", "--context", "foo", "version", "--short")
+    assert (bad.returncode, bad.stdout) == (1, "")
+    assert bad.stderr.startswith('Error: context "foo" does not exist\n')
+    env.state({"linkerd_version": "edge-24.8.2"})
+    assert env.run("linkerd", "version", "--client", "--short").stdout == "edge-24.8.2\n"
+
+
+@covers("linkerd-install-flags", "linkerd-cobra-unknown", "linkerd-install-output",
+        "linkerd-install-crds", "linkerd-211-heartbeat-v1beta1")
+def test_linkerd_211_install(env):
+    done = env.run("linkerd", "install", "--crds")
+    assert done.returncode == 1 and done.stderr.startswith("Error: unknown flag: --crds\n")
+    done = env.run("linkerd", "install", "--default-inbound-policy", "deny")
+    assert done.stderr.startswith("Error: unknown flag: --default-inbound-policy\n")
+    done = env.run("linkerd", "frobnicate")
+    assert done.stderr == ('Error: unknown command "frobnicate" for "linkerd"\n'
+                           "Run 'linkerd --help' for usage.\n")
+    done = env.run("linkerd", "install", "--set", "policyController.defaultAllowPolicy=deny",
+                   "--registry", "mirror:5000/l5d")
+    assert done.returncode == 0, done.stderr
+    docs = list(yaml.safe_load_all(done.stdout))
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("Namespace", "linkerd") in kinds
+    assert ("CustomResourceDefinition", "servers.policy.linkerd.io") in kinds
+    cron = next(d for d in docs if d["kind"] == "CronJob")
+    assert cron["apiVersion"] == "batch/v1beta1"
+    cm = next(d for d in docs if d["kind"] == "ConfigMap")
+    values = yaml.safe_load(cm["data"]["values"])
+    assert values["policyController"]["defaultAllowPolicy"] == "deny"
+    assert values["linkerdVersion"] == "stable-2.11.5"
+    images = {c["image"] for d in docs if d["kind"] == "Deployment"
+              for c in d["spec"]["template"]["spec"]["containers"]
+              + d["spec"]["template"]["spec"]["initContainers"]}
+    assert images == {"mirror:5000/l5d/proxy:stable-2.11.5",
+                      "mirror:5000/l5d/controller:stable-2.11.5",
+                      "mirror:5000/l5d/policy-controller:stable-2.11.5",
+                      "mirror:5000/l5d/proxy-init:v1.5.3"}
+
+
+@covers("linkerd-install-flags", "linkerd-install-crds-first", "linkerd-install-crds",
+        "linkerd-install-default-inbound-policy", "linkerd-install-identity-files",
+        "linkerd-install-config-exists", "linkerd-install-output")
+def test_linkerd_212_install_flow(env):
+    env.state({"linkerd_version": "stable-2.12.6"})
+    done = env.run("linkerd", "install")
+    assert (done.returncode, done.stderr) == (1, "Linkerd CRDs must be installed first. Run "
+                                                 "linkerd install with the --crds flag.\n")
+    crds = env.run("linkerd", "install", "--crds")
+    assert crds.returncode == 0
+    names = {d["metadata"]["name"] for d in yaml.safe_load_all(crds.stdout)}
+    assert "authorizationpolicies.policy.linkerd.io" in names
+    assert not any("gateway" in n for n in names)
+    env.api.add_crds(names)
+    done = env.run("linkerd", "install", "--default-inbound-policy", "audit")
+    assert done.returncode == 1 and done.stderr.startswith(
+        "Error: --default-inbound-policy must be one of: all-authenticated, all-unauthenticated,"
+        " cluster-authenticated, cluster-unauthenticated, deny (got audit)\n")
+    missing = env.tmp / "ca.crt"
+    done = env.run("linkerd", "install", "--identity-trust-anchors-file", str(missing))
+    assert done.stderr.startswith(f"Error: open {missing}: no such file or directory\n")
+    done = env.run("linkerd", "install", "--default-inbound-policy", "deny")
+    assert done.returncode == 0, done.stderr
+    docs = list(yaml.safe_load_all(done.stdout))
+    values = yaml.safe_load(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["values"])
+    assert values["proxy"]["defaultInboundPolicy"] == "deny"
+    assert not any(d["kind"] == "CronJob" for d in docs)
+    env.api.add_config("stable-2.12.6")
+    for argv in (["install"], ["install", "--crds"]):
+        done = env.run("linkerd", *argv)
+        assert done.returncode == 1
+        assert ("Reason: ConfigMap/linkerd-config already exists." in done.stderr), argv
+
+
+@covers("linkerd-install-crds", "linkerd-install-gateway-api-required", "linkerd-install-output")
+def test_linkerd_gateway_api_and_images_by_version(env):
+    env.state({"linkerd_version": "edge-24.8.2"})  # 2.16: bundles gateway API CRDs
+    names = {d["metadata"]["name"] for d in yaml.safe_load_all(
+        env.run("linkerd", "install", "--crds").stdout)}
+    assert "httproutes.gateway.networking.k8s.io" in names
+    env.state({"linkerd_version": "edge-25.10.7"})  # 2.19
+    done = env.run("linkerd", "install", "--crds")
+    assert done.returncode == 1
+    assert "The Gateway API CRDs must be installed prior to installing Linkerd" in done.stderr
+    env.api.add_crds(["httproutes.gateway.networking.k8s.io"])
+    done = env.run("linkerd", "install", "--crds")
+    assert done.returncode == 0
+    names = {d["metadata"]["name"] for d in yaml.safe_load_all(done.stdout)}
+    assert not any("gateway" in n for n in names)
+    env.api.add_crds(names)
+    env.state({"linkerd_version": "edge-26.7.1"})  # 2.20: only proxy and controller
+    docs = list(yaml.safe_load_all(env.run("linkerd", "install", "--ignore-cluster").stdout))
+    images = {c["image"].rsplit(":", 1)[0] for d in docs if d["kind"] == "Deployment"
+              for c in d["spec"]["template"]["spec"]["containers"]
+              + d["spec"]["template"]["spec"]["initContainers"]}
+    assert images == {"cr.l5d.io/linkerd/proxy", "cr.l5d.io/linkerd/controller"}
+
+
+@covers("linkerd-check-output", "linkerd-check-pre-existing-ns", "linkerd-211-kubectl-check",
+        "kubectl-version-short")
+def test_linkerd_211_check_pre(env):
+    done = env.run("linkerd", "check", "--pre")
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.startswith("kubernetes-api\n--------------\n√ can initialize the client\n")
+    assert "√ is running the minimum kubectl version\n" in done.stdout
+    assert done.stdout.endswith("\nStatus check results are √\n")
+    env.api.add_namespace()
+    done = env.run("linkerd", "check", "--pre")
+    assert done.returncode == 1
+    assert ("× control plane namespace does not already exist\n"
+            '    The "linkerd" namespace already exists\n'
+            "    see https://linkerd.io/2.11/checks/#pre-ns for hints\n") in done.stdout
+    assert done.stdout.endswith("Status check results are ×\n")
+    short = env.run("linkerd", "check", "--pre", "-o", "short")
+    assert short.stdout.startswith("Linkerd core checks\n===================\n\n")
+    assert "√" not in short.stdout.replace("results are √", "")
+
+
+@covers("linkerd-211-kubectl-check", "kubectl-version-short-removed")
+def test_linkerd_211_check_runs_the_kubectl_on_path(env):
+    env.state({"kubectl_version": "v1.28.0"})
+    done = env.run("linkerd", "check", "--pre")
+    assert done.returncode == 1
+    assert "× is running the minimum kubectl version\n    exit status 1\n" in done.stdout
+    # a kubectl earlier on PATH is the one exec'd
+    other = env.tmp / "bin"
+    other.mkdir()
+    script = other / "kubectl"
+    script.write_text("#!/bin/sh\necho 'Client Version: v1.16.0'\n")
+    script.chmod(0o755)
+    path = f"{other}{os.pathsep}{FAKEBIN}{os.pathsep}{os.path.dirname(shutil.which('sh'))}"
+    done = env.run("linkerd", "check", "--pre", path=path)
+    assert ("kubectl is on version [1.16.0], but version [1.17.0] or more recent is required"
+            in done.stdout)
+
+
+@covers("linkerd-check-k8s-version", "linkerd-check-gateway-api", "linkerd-check-post-install")
+def test_linkerd_check_versions_and_post_install(env):
+    env.state({"linkerd_version": "edge-26.7.1"})
+    env.api.kubernetes_version = "v1.30.0"
+    done = env.run("linkerd", "check", "--pre")
+    assert ("Kubernetes is on version [1.30.0], but version [1.31.0] or more recent is required"
+            in done.stdout)
+    assert "× Gateway API CRDs are installed" in done.stdout
+    assert "pre-kubernetes-setup" not in done.stdout  # fatal: stops there
+    assert "see https://linkerd.io/2/checks/#gateway-api-crd for hints" in done.stdout
+    env.state({"linkerd_version": "edge-25.10.7"})  # 2.19: no gateway check yet
+    env.api.kubernetes_version = "v1.29.0"
+    done = env.run("linkerd", "check", "--pre")
+    assert done.returncode == 0 and "Gateway" not in done.stdout
+    done = env.run("linkerd", "check")
+    assert done.returncode == 1
+    assert "× control plane CustomResourceDefinitions exist" in done.stdout
+    env.state({"linkerd_version": "stable-2.11.5"})
+    env.api.kubernetes_version = "v1.23.17"
+    done = env.run("linkerd", "check")
+    assert "× 'linkerd-config' config map exists" in done.stdout
+    env.api.add_config()
+    assert env.run("linkerd", "check").returncode == 0
+
+
+@covers("linkerd-diagnostics-proxy-metrics", "linkerd-diagnostics-policy-syntax",
+        "linkerd-211-no-diagnostics-policy")
+def test_linkerd_diagnostics(env):
+    env.api.objects["/_double/v1/namespaces/app/pods/web-1/metrics"] = "inbound_total 1\n"
+    env.api.objects["/_double/v1/namespaces/app/pods/web-1/policy/8080"] = {
+        "protocol": {"kind": "detect"}}
+    done = env.run("linkerd", "diagnostics", "proxy-metrics", "-n", "app", "po/web-1")
+    assert done.stdout == "inbound_total 1\n"
+    done = env.run("linkerd", "diagnostics", "policy", "-n", "app", "po/web-1", "8080",
+                   "-o", "yaml")
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: unknown shorthand flag: 'n' in -n\n")
+    env.state({"linkerd_version": "stable-2.12.6"})
+    done = env.run("linkerd", "diagnostics", "policy", "-n", "app", "po/web-1", "8080",
+                   "-o", "yaml")
+    assert done.stderr.startswith("Error: unknown shorthand flag: 'o' in -o\n")
+    done = env.run("linkerd", "diagnostics", "policy", "-n", "app", "web-1", "8080")
+    assert done.returncode == 0 and yaml.safe_load(done.stdout) == {"protocol": {"kind":
+                                                                                 "detect"}}
+    env.state({"linkerd_version": "stable-2.13.0"})
+    done = env.run("linkerd", "diagnostics", "policy", "-n", "app", "po/web-1", "8080",
+                   "-o", "json")
+    assert json.loads(done.stdout) == {"protocol": {"kind": "detect"}}
+    done = env.run("linkerd", "diagnostics", "policy", "-n", "app", "web-1", "8080")
+    assert done.stderr.startswith("Error: invalid resource string: web-1\n")
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_every_behaviour_has_a_source_and_a_test():
+    ids = [b.id for b in behaviours.BEHAVIOURS]
+    assert len(ids) == len(set(ids))
+    for b in behaviours.BEHAVIOURS:
+        assert b.source.strip() and b.behaviour.strip() and b.tool and b.versions, b.id
+    assert set(ids) - COVERED == set()
+
+
+def test_fakes_are_executable_scripts():
+    for name in ("kind", "docker", "kubectl", "linkerd"):
+        path = FAKEBIN / name
+        assert os.access(path, os.X_OK)
+        assert path.read_text().startswith("#!/usr/bin/env python3\n")

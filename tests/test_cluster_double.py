@@ -1,0 +1,127 @@
+"""Every conformance check a cluster can run, through the cluster targets, against the double.
+
+`pytest -m conformance --target kind` and `--target kubeconfig` run as a user runs them (a
+subprocess, the fake tools first on PATH), against a cluster double backed by a reference mesh
+(`tests/double`): the same `ClusterMesh`, kubernetes client, prober and install flow. The
+verdicts must be the reference's: every applicable check passes, except the ones listed in
+`CANNOT_RUN_ON_A_CLUSTER`, which are reported as skipped with their reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from double.cluster import ClusterDouble
+from double.fakes import fake_tools_env
+
+from linkerd_conformance.api import Profile
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY_API_CRDS = Path(__file__).parent / "double" / "gateway-api-crds.yaml"
+
+#: The reference's timeouts (plugin.REFERENCE_TIMEOUTS): the double's mesh is the reference's.
+TIMEOUTS = ("consistency=10", "hold=0.5", "poll=0.02", "rollout=30", "probe=2", "stalled=4")
+
+#: Checks that still cannot run on a cluster, each with why (matched against the skip reason).
+CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
+    "no client address outside the cluster networks": "a client outside clusterNetworks needs "
+    "an address no pod has (issue: clients outside the cluster on kind)",
+    "the prober speaks TLS only through a meshed pod's proxy": "TLS without a client "
+    "certificate would need the prober to speak TLS itself",
+    "has no second cluster": "the gateway identity needs a second cluster",
+}
+
+#: The fake tools' versions: a kubectl that 2.11's `linkerd check` can use.
+KUBECTL_FOR = {"2.11": "v1.27.16", "2.20": "v1.33.2"}
+CLI_FOR = {"2.11": "stable-2.11.5", "2.20": "edge-26.7.1"}
+
+
+def run_conformance(tmp: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
+    report = tmp / "report.yaml"
+    argv = [sys.executable, "-m", "pytest", "-m", "conformance", str(ROOT / "suites"),
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--rootdir", str(ROOT),
+            "--conformance-report", str(report), "--diagnostics-dir", str(tmp / "diag"),
+            *[a for t in TIMEOUTS for a in ("--timeout", t)], *args]
+    done = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
+    assert report.exists(), f"no report; exit {done.returncode}\n{done.stdout[-4000:]}\n" \
+                            f"{done.stderr[-2000:]}"
+    data = yaml.safe_load(report.read_text())
+    data["_output"] = done.stdout[-6000:]
+    return data
+
+
+def verdicts(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],
+                                              list[dict[str, Any]]]:
+    checks = report["checks"]
+    passed = [c["nodeid"] for c in checks if c["result"] == "passed"]
+    failed = [c for c in checks if c["result"] == "failed"]
+    skipped = [c for c in checks if c["result"] == "skipped"
+               and "not applicable to" not in c.get("reason", "")]
+    return passed, failed, skipped
+
+
+def assert_reference_verdicts(report: dict[str, Any]) -> None:
+    passed, failed, skipped = verdicts(report)
+    assert not failed, "checks failed through the cluster target:\n" + "\n".join(
+        f"- {c['nodeid']}" for c in failed) + "\n" + report["_output"]
+    unexplained = [c for c in skipped
+                   if not any(why in c.get("reason", "") for why in CANNOT_RUN_ON_A_CLUSTER)]
+    assert not unexplained, "skipped without a listed reason:\n" + "\n".join(
+        f"- {c['nodeid']}: {c.get('reason')}" for c in unexplained)
+    assert passed, report["_output"]
+
+
+@pytest.fixture(params=["2.11", "2.20"])
+def version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def double_env(tmp_path: Path, version: str) -> Iterator[tuple[ClusterDouble, dict[str, str]]]:
+    with ClusterDouble(Profile(version)) as double:
+        env = fake_tools_env(double, tmp_path, linkerd_version=CLI_FOR[version],
+                             kubectl_version=KUBECTL_FOR[version])
+        yield double, env
+
+
+def test_every_check_runs_through_the_kind_target(tmp_path: Path, version: str,
+                                                  double_env: Any) -> None:
+    """Create, build, load, install and run the whole suite on a `kind` cluster (the double)."""
+    _, env = double_env
+    extra = ["--gateway-api-crds", str(GATEWAY_API_CRDS)] if Profile(version).at_least(
+        "2.19") else []
+    report = run_conformance(tmp_path, env, "--target", "kind", "--linkerd-version", version,
+                             "--cluster-name", f"double-{version.replace('.', '-')}",
+                             "--kubeconfig", str(tmp_path / "kubeconfig"), *extra)
+    assert_reference_verdicts(report)
+
+
+def test_every_check_runs_through_the_kubeconfig_target(tmp_path: Path, version: str) -> None:
+    """An existing cluster with Linkerd installed, named by its context."""
+    with ClusterDouble(Profile(version), linkerd_installed=True) as double:
+        env = fake_tools_env(double, tmp_path, linkerd_version=CLI_FOR[version],
+                             kubectl_version=KUBECTL_FOR[version])
+        kubeconfig = tmp_path / "kubeconfig"
+        double.write_kubeconfig(str(kubeconfig), context="double")
+        report = run_conformance(tmp_path, env, "--target", "kubeconfig", "--linkerd-version",
+                                 version, "--kube-context", "double", "--kubeconfig",
+                                 str(kubeconfig), "--prober-image",
+                                 "ghcr.io/linkerd-conformance/prober:dev")
+    assert_reference_verdicts(report)
+
+
+def test_the_environment_leaves_the_real_tools_out(tmp_path: Path) -> None:
+    """The fake tools are first on PATH, so nothing real is ever run by these tests."""
+    with ClusterDouble(Profile("2.11")) as double:
+        env = fake_tools_env(double, tmp_path, linkerd_version="stable-2.11.5",
+                             kubectl_version="v1.27.16")
+    first = env["PATH"].split(os.pathsep)[0]
+    for tool in ("kind", "kubectl", "linkerd", "docker"):
+        assert (Path(first) / tool).exists()
