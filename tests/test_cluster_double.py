@@ -105,7 +105,8 @@ def test_every_check_runs_through_the_kind_target(tmp_path: Path, version: str,
 
 def test_every_check_runs_through_the_kubeconfig_target(tmp_path: Path, version: str) -> None:
     """An existing cluster with Linkerd installed, named by its context."""
-    with ClusterDouble(Profile(version), linkerd_installed=True) as double:
+    with ClusterDouble(Profile(version), linkerd_installed=True,
+                       linkerd_version=CLI_FOR[version]) as double:
         env = fake_tools_env(double, tmp_path, linkerd_version=CLI_FOR[version],
                              kubectl_version=KUBECTL_FOR[version])
         kubeconfig = tmp_path / "kubeconfig"

@@ -1,23 +1,24 @@
-"""Prerequisites of the cluster targets: found, verified, refused in one sentence, nothing made."""
+"""Prerequisites of the cluster targets, against the fake tools: found, verified, refused in
+one sentence, with nothing created in the double (no cluster, no image, no namespace)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_targets_fakes import Fakes, fake_identity, make_fakes
+from double.fakes import bin_dir
+from test_targets_double import PREBUILT, Lab, LabFactory, lab_factory
 
 from linkerd_conformance.api import Profile, TargetError
 from linkerd_conformance.targets import tools
-from linkerd_conformance.targets.kind import KindTarget
-from linkerd_conformance.targets.kubeconfig import KubeconfigTarget
+from linkerd_conformance.targets.kube import failure_reason
 
 
 @pytest.fixture
-def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fakes:
-    return make_fakes(tmp_path, monkeypatch)
-
-CREATING = ("create", "apply", "install", "build", "load")
+def make_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabFactory]:
+    yield from lab_factory(tmp_path, monkeypatch)
 
 
 def one_sentence(exc: pytest.ExceptionInfo[TargetError]) -> str:
@@ -27,21 +28,26 @@ def one_sentence(exc: pytest.ExceptionInfo[TargetError]) -> str:
     return msg
 
 
-def created_nothing(fakes: Fakes) -> None:
-    for command in fakes.commands():
-        assert not any(f" {verb}" in f" {command}" for verb in CREATING), command
+def created_nothing(lab: Lab) -> None:
+    state = lab.state()
+    assert state["clusters"] == {} and state["loaded"] == {}
+    assert state["images"] == [PREBUILT]
+    assert not lab.kubeconfig.exists()
+    assert lab.files_left() == []
 
 
 # --- finding tools --------------------------------------------------------------------------
 
-def test_tools_are_found_on_path_as_absolute_paths(fakes: Fakes) -> None:
-    found = tools.find_tools(tools.TOOL_NAMES, path=fakes.path)
-    assert found.kubectl == f"{fakes.path}/kubectl"
+def test_tools_are_found_on_path_as_absolute_paths(make_lab: LabFactory) -> None:
+    lab = make_lab("2.11")
+    found = tools.find_tools(tools.TOOL_NAMES)
+    assert found.kubectl == os.path.join(lab.path, "kubectl")
 
 
-def test_an_explicit_path_wins_and_must_be_executable(fakes: Fakes, tmp_path) -> None:
-    assert tools.find_tool("kind", f"{fakes.path}/kind", path="/nonexistent") == \
-        f"{fakes.path}/kind"
+def test_an_explicit_path_wins_and_must_be_executable(make_lab: LabFactory,
+                                                      tmp_path: Path) -> None:
+    lab = make_lab("2.11")
+    assert tools.find_tool("kind", f"{lab.path}/kind", path="/nonexistent") == f"{lab.path}/kind"
     with pytest.raises(TargetError) as exc:
         tools.find_tool("kind", str(tmp_path / "no-kind"))
     assert one_sentence(exc).startswith("--kind-bin ")
@@ -49,30 +55,25 @@ def test_an_explicit_path_wins_and_must_be_executable(fakes: Fakes, tmp_path) ->
 
 @pytest.mark.parametrize("missing", ["kind", "kubectl", "linkerd", "docker"])
 def test_a_missing_tool_refuses_the_kind_target_before_anything_is_created(
-        fakes: Fakes, missing: str) -> None:
-    fake_identity(fakes.monkeypatch)
-    path = fakes.bin_dir(tuple(t for t in ("kind", "kubectl", "linkerd", "docker")
-                               if t != missing))
-    target = KindTarget(fakes.settings(path=path), Profile("2.11"))
-    with pytest.raises(TargetError) as exc, target.open():
+        make_lab: LabFactory, monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    lab = make_lab("2.11")
+    monkeypatch.setenv("PATH", bin_dir(lab.tmp, tuple(
+        t for t in ("kind", "kubectl", "linkerd", "docker") if t != missing)))
+    with pytest.raises(TargetError) as exc, lab.kind(prober_image=PREBUILT).open():
         pytest.fail("the target opened without " + missing)
     msg = one_sentence(exc)
     assert msg.startswith(f"{missing} was not found on PATH")
     assert f"--{missing}-bin" in msg
-    assert fakes.calls() == []  # refused before running anything at all
+    created_nothing(lab)
 
 
 def test_docker_down_refuses_with_the_documented_sentence_and_creates_nothing(
-        fakes: Fakes) -> None:
-    fake_identity(fakes.monkeypatch)
-    fakes.monkeypatch.setenv("FAKE_DOCKER_DOWN", "1")
-    with pytest.raises(TargetError) as exc, KindTarget(fakes.settings(), Profile("2.11")).open():
+        make_lab: LabFactory) -> None:
+    lab = make_lab("2.11", state={"docker_down": True})
+    with pytest.raises(TargetError) as exc, lab.kind().open():
         pytest.fail("opened")
-    assert str(exc.value) == (
-        "Docker is not running or not installed: the kind target needs a container engine; "
-        "use --target reference (the default) or --target kubeconfig")
-    assert fakes.commands() == ["docker info"]
-    assert fakes.state()["clusters"] == []
+    assert str(exc.value) == tools.DOCKER_DOWN
+    created_nothing(lab)
 
 
 # --- versions -------------------------------------------------------------------------------
@@ -90,103 +91,121 @@ def test_docker_down_refuses_with_the_documented_sentence_and_creates_nothing(
     ("edge-24.8.2", "2.16", True),   # version-2.16
     ("edge-24.11.8", "2.17", True),
     ("edge-25.4.4", "2.18", True),
+    ("edge-25.9.4", "2.18", True),
     ("edge-25.10.7", "2.19", True),
     ("edge-25.10.7", "2.18", False),
+    ("edge-26.6.3", "2.20", True),
     ("edge-26.8.3", "2.20", True),
+    ("enterprise-2.15.3", "2.15", True),
+    ("enterprise-2.15.3", "2.16", False),
 ])
 def test_release_names_map_to_versions_per_the_version_map(release: str, version: str,
                                                            ok: bool) -> None:
     assert tools.release_matches(release, Profile(version)) is ok
 
 
-def test_a_cli_of_another_version_is_refused_naming_both(fakes: Fakes) -> None:
-    fake_identity(fakes.monkeypatch)
-    fakes.monkeypatch.setenv("FAKE_LINKERD_VERSION", "stable-2.12.1")
-    with pytest.raises(TargetError) as exc, KindTarget(fakes.settings(), Profile("2.11")).open():
+def test_a_cli_of_another_version_is_refused_naming_both(make_lab: LabFactory) -> None:
+    lab = make_lab("2.11", linkerd_version="stable-2.12.1")
+    with pytest.raises(TargetError) as exc, lab.kind().open():
         pytest.fail("opened")
     assert one_sentence(exc) == ("The linkerd CLI is stable-2.12.1 but --linkerd-version 2.11 "
                                  "needs stable-2.11.x")
-    assert fakes.commands() == ["docker info", "linkerd version --client --short"]
-    created_nothing(fakes)
+    created_nothing(lab)
 
 
-def test_an_edge_cli_for_2_16_names_the_edge_range(fakes: Fakes) -> None:
+def test_an_edge_cli_for_2_16_names_the_edge_range() -> None:
     with pytest.raises(TargetError) as exc:
         tools.check_release("edge-25.4.4", Profile("2.16"))
     assert one_sentence(exc) == ("The linkerd CLI is edge-25.4.4 but --linkerd-version 2.16 "
-                                 "needs edge-24.8.2 up to, not including, edge-24.11.8")
+                                 "needs edge-24.8.2 up to, not including, edge-24.11.8 or "
+                                 "enterprise-2.16.x")
 
 
-def test_a_cli_that_reports_no_release_is_refused(fakes: Fakes) -> None:
-    fakes.respond("linkerd", ["version"], "", rc=1, stderr="boom: no config\n")
+def test_a_cli_that_reports_no_release_is_refused(tmp_path: Path) -> None:
+    broken = tmp_path / "linkerd"
+    broken.write_text("#!/bin/sh\necho 'boom: no config' >&2\nexit 1\n")
+    broken.chmod(0o755)
     with pytest.raises(TargetError) as exc:
-        tools.linkerd_client_release(f"{fakes.path}/linkerd")
+        tools.linkerd_client_release(str(broken))
     assert one_sentence(exc).endswith("boom: no config")
 
 
 def test_2_19_without_gateway_api_crds_is_refused_before_anything_is_created(
-        fakes: Fakes) -> None:
-    fake_identity(fakes.monkeypatch)
-    fakes.monkeypatch.setenv("FAKE_LINKERD_VERSION", "edge-25.10.7")
-    with pytest.raises(TargetError) as exc, KindTarget(fakes.settings(), Profile("2.19")).open():
+        make_lab: LabFactory) -> None:
+    lab = make_lab("2.19")
+    with pytest.raises(TargetError) as exc, lab.kind(gateway_api_crds=None).open():
         pytest.fail("opened")
     msg = one_sentence(exc)
     assert "--gateway-api-crds" in msg
     assert "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.2.1/" \
            "standard-install.yaml" in msg
-    created_nothing(fakes)
+    created_nothing(lab)
+
+
+# --- failures in the tools' own words -------------------------------------------------------
+
+def test_failure_reason_skips_warnings_and_progress_for_the_error() -> None:
+    assert failure_reason("", "Warning: policy.linkerd.io/v1beta1 Server is deprecated\n"
+                          "Error from server: denied\n", 1) == "Error from server: denied"
+    assert failure_reason("", '#0 building with "default" instance\n#5 [2/3] RUN x\n'
+                          "ERROR: failed to solve: boom\n", 1) == "ERROR: failed to solve: boom"
+    table = ("kubernetes-api\n--------------\n√ can initialize the client\n\n"
+             "pre-kubernetes-setup\n--------------------\n"
+             "× control plane namespace does not already exist\n"
+             '    The "linkerd" namespace already exists\n'
+             "    see https://linkerd.io/2.11/checks/#pre-ns for hints\n\n"
+             "Status check results are ×\n")
+    assert failure_reason(table, "", 1) == ('× control plane namespace does not already exist '
+                                            'The "linkerd" namespace already exists')
+    assert failure_reason("", "", 3) == "exit 3"
 
 
 # --- kubeconfig target ----------------------------------------------------------------------
 
-def test_kubeconfig_without_a_context_refuses_and_runs_nothing(fakes: Fakes) -> None:
-    target = KubeconfigTarget(fakes.settings(prober_image="r.example/prober:1"), Profile("2.11"))
+def test_kubeconfig_without_a_context_refuses_and_runs_nothing(make_lab: LabFactory) -> None:
+    lab = make_lab("2.11", linkerd_installed=True)
+    target = lab.kubeconfig_target(kube_context=None)
     with pytest.raises(TargetError) as exc, target.open():
         pytest.fail("opened")
     assert one_sentence(exc) == ("the kubeconfig target needs --kube-context naming the "
                                  "cluster to test, so that no cluster is used by accident")
-    assert fakes.calls() == []
 
 
-def test_kubeconfig_without_a_prober_image_refuses(fakes: Fakes) -> None:
-    target = KubeconfigTarget(fakes.settings(kube_context="prod"), Profile("2.11"))
-    with pytest.raises(TargetError) as exc, target.open():
+def test_kubeconfig_without_a_prober_image_refuses(make_lab: LabFactory) -> None:
+    lab = make_lab("2.11", linkerd_installed=True)
+    with pytest.raises(TargetError) as exc, lab.kubeconfig_target(prober_image=None).open():
         pytest.fail("opened")
     assert "--prober-image" in one_sentence(exc)
-    assert fakes.calls() == []
 
 
-def test_kubeconfig_refuses_a_cluster_running_another_linkerd(fakes: Fakes) -> None:
-    fakes.monkeypatch.setenv("FAKE_LINKERD_VERSION", "stable-2.11.5")
-    fakes.monkeypatch.setenv("FAKE_LINKERD_SERVER_VERSION", "stable-2.14.10")
-    target = KubeconfigTarget(fakes.settings(kube_context="dev", prober_image="p:1"),
-                              Profile("2.11"))
-    with pytest.raises(TargetError) as exc, target.open():
+def test_kubeconfig_refuses_a_cluster_running_another_linkerd(make_lab: LabFactory) -> None:
+    lab = make_lab("2.11", linkerd_installed=True, linkerd_version="stable-2.14.10")
+    lab.update_state(linkerd_version="stable-2.11.5")  # the CLI is 2.11, the cluster 2.14
+    with pytest.raises(TargetError) as exc, lab.kubeconfig_target().open():
         pytest.fail("opened")
-    assert one_sentence(exc) == ("Linkerd installed in context dev is stable-2.14.10 but "
+    assert one_sentence(exc) == ("Linkerd installed in context double is stable-2.14.10 but "
                                  "--linkerd-version 2.11 needs stable-2.11.x")
-    assert "linkerd --context dev version --short" in fakes.commands()
-    created_nothing(fakes)
 
 
-def test_kubeconfig_refuses_a_cluster_without_linkerd(fakes: Fakes) -> None:
-    fakes.monkeypatch.setenv("FAKE_LINKERD_SERVER_VERSION", "")
-    target = KubeconfigTarget(fakes.settings(kube_context="dev", prober_image="p:1"),
-                              Profile("2.11"))
-    with pytest.raises(TargetError) as exc, target.open():
+def test_kubeconfig_refuses_a_cluster_without_linkerd(make_lab: LabFactory) -> None:
+    lab = make_lab("2.11")
+    with pytest.raises(TargetError) as exc, lab.kubeconfig_target().open():
         pytest.fail("opened")
-    assert "is Linkerd installed in that cluster?" in one_sentence(exc)
+    assert one_sentence(exc).endswith("it reported no server version: is Linkerd installed in "
+                                      "that cluster?")
 
 
 @pytest.mark.parametrize("namespace", ["emojivoto", "bad"])
-def test_kubeconfig_refuses_namespaces_it_did_not_create(fakes: Fakes, namespace: str) -> None:
-    fakes.set_state(namespaces={namespace: {"team": "payments"}})
-    target = KubeconfigTarget(fakes.settings(kube_context="dev", prober_image="p:1"),
-                              Profile("2.11"))
+def test_kubeconfig_refuses_namespaces_it_did_not_create(make_lab: LabFactory,
+                                                         namespace: str) -> None:
+    lab = make_lab("2.11", linkerd_installed=True)
+    lab.double.apiserver.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": namespace, "labels": {"team": "payments"}}})
+    target = lab.kubeconfig_target()
     with pytest.raises(TargetError) as exc, target.open():
         pytest.fail("opened")
     assert one_sentence(exc).startswith(f"namespace {namespace} already exists and was not "
                                         "created by a conformance run")
-    created_nothing(fakes)
-    assert not any(c.startswith("kubectl --context dev delete") for c in fakes.commands())
-    assert fakes.state()["namespaces"] == {namespace: {"team": "payments"}}
+    assert target.api is not None
+    [ns] = [n for n in target.api.namespaces() if n["metadata"]["name"] == namespace]
+    assert ns["metadata"]["labels"]["team"] == "payments"  # untouched, not deleted

@@ -39,7 +39,7 @@ POLICY_CRDS = (("Server", "servers", ("srv",)),
 RELEASES = {"2.11": "stable-2.11.5", "2.12": "stable-2.12.6", "2.13": "stable-2.13.7",
             "2.14": "stable-2.14.10", "2.15": "edge-24.2.4", "2.16": "edge-24.8.2",
             "2.17": "edge-24.11.8", "2.18": "edge-25.4.4", "2.19": "edge-25.10.7",
-            "2.20": "edge-26.6.0"}
+            "2.20": "edge-26.7.1"}
 
 
 def storage_version(kind: str, profile: Profile) -> str:
