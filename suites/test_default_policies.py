@@ -73,12 +73,16 @@ def test_default_policy_admits_exactly_its_clients(mesh: Mesh, policy: str,
 
 @pytest.mark.facts("F1.3", "F1.18")
 def test_without_annotations_the_cluster_default_applies(mesh: Mesh) -> None:
-    """With no annotation on pod or namespace, the proxy starts with the cluster default
-    (all-unauthenticated, as installed by default) and admits a plaintext client."""
+    """With no annotation on pod or namespace, the proxy starts with the cluster default (as
+    installed: all-unauthenticated unless the cluster was installed otherwise) and treats a
+    plaintext client from inside the cluster as that default's row says."""
     deploy(mesh, lab.objects())
     [pod] = mesh.pods("lab", {"app": "server"})
-    assert mesh.proxy_env(pod)[POLICY_ENV] == "all-unauthenticated"
-    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **lab.REQUESTS["http"]).becomes(OK)
+    default = mesh.cluster_default
+    assert mesh.proxy_env(pod)[POLICY_ENV] == default
+    unmeshed = DEFAULT_POLICIES[default][CLIENT_ORDER.index("unmeshed")]
+    expected = OK if unmeshed == A else HTTP_FORBIDDEN
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **lab.REQUESTS["http"]).becomes(expected)
 
 
 @pytest.mark.facts("F1.10", "F1.11")

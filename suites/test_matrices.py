@@ -25,13 +25,11 @@ from linkerd_conformance.waiting import Cell, expect_matrix
 
 pytestmark = [pytest.mark.conformance, pytest.mark.feature("matrix")]
 
-#: clusterNetworks when a target does not say (F1.21 / F1.22)
-DEFAULT_CLUSTER_NETWORKS = ("10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16")
 OUTSIDE_IP = "203.0.113.10"  # TEST-NET-3: outside every cluster network
 
 
 def cluster_networks(mesh: Mesh) -> tuple[str, ...]:
-    return tuple(getattr(mesh, "cluster_networks", DEFAULT_CLUSTER_NETWORKS))
+    return tuple(mesh.cluster_networks)
 
 
 def client_spec(mesh: Mesh, client: Client) -> ClientSpec:

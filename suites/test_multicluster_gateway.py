@@ -27,8 +27,9 @@ VIA_GATEWAY = {"path": "/api/list", "authority": "web-svc.emojivoto.svc.cluster.
 @pytest.fixture
 def gateway(mesh: Mesh, emojivoto: object) -> Dest:
     """The target cluster's gateway, with the chart's own policy (F8.3)."""
-    if "outside" not in getattr(mesh, "client_networks", ("pod",)):
-        pytest.skip(f"the {mesh.name} target has no second cluster to send traffic from")
+    why = mesh.cannot_place(REMOTE_VOTEBOT)
+    if why is not None:
+        pytest.skip(f"the {mesh.name} target has no second cluster to send traffic from ({why})")
     mesh.apply(*manifests.load("multicluster-gateway.yml"))
     for rollout in mesh.wait_rollout("linkerd-multicluster"):
         assert rollout.settled, rollout.reason

@@ -114,7 +114,7 @@ def test_an_authorization_policy_needs_every_authentication(mesh: Mesh) -> None:
     """Identity AND network: the lab client from inside passes; another identity, or the same
     identity from outside the cluster networks, does not."""
     lab.placeable(mesh, lab.MESHED_OUTSIDE)
-    nets = [{"cidr": n} for n in getattr(mesh, "cluster_networks", ("10.0.0.0/8",))]
+    nets = [{"cidr": n} for n in mesh.cluster_networks]
     lab.deploy(mesh, [
         *lab.objects(), lab.server("web", "http"),
         lab.resource("MeshTLSAuthentication", "lab-client",

@@ -127,7 +127,7 @@ def test_networks_unset_means_the_cluster_networks_only(mesh: Mesh) -> None:
 def test_networks_except_carves_out_addresses(mesh: Mesh) -> None:
     """`networks: [{cidr: 0.0.0.0/0, except: <cluster networks>}]` admits only outside clients."""
     lab.placeable(mesh, lab.UNMESHED_OUTSIDE)
-    excepts = [n for n in getattr(mesh, "cluster_networks", ()) if ":" not in n]
+    excepts = [n for n in mesh.cluster_networks if ":" not in n]
     locked_http(mesh, lab.server_authorization("outside-only", {
         "unauthenticated": True, "networks": [{"cidr": "0.0.0.0/0", "except": excepts}]},
         server_name="web"))
