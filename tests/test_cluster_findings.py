@@ -285,7 +285,9 @@ def test_b1_list_images_has_the_releases_tags_or_the_clis_own_install(
     env["PATH"] = bin_dir(tmp_path, ())  # no linkerd: the chart table
     done = pytest_run(tmp_path, env, "--list-images", "--linkerd-version", version)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[0] == f"# Linkerd {version}: from the chart of its release"
+    assert done.stdout.splitlines()[0] == (
+        f"# Linkerd {version}: the chart of {releases.default_release(Profile(version))} (no "
+        "linkerd CLI of that version found to render `linkerd install --ignore-cluster`)")
     assert _linkerd_lines(done.stdout) == CHART_IMAGES[version]
 
     state = tmp_path / "state.json"
