@@ -42,6 +42,21 @@ def test_bad_option_is_one_sentence(args: tuple[str, ...], needle: str) -> None:
     _one_sentence(_run(*args), needle)
 
 
+@pytest.mark.parametrize(("release", "semantics"), [
+    ("stable-2.14.10", "2.14"), ("edge-24.8.2", "2.16"), ("enterprise-2.16.1", "2.16"),
+    ("edge-26.7.1", "2.20")])
+def test_a_release_name_chooses_its_semantics_and_says_so(release: str, semantics: str) -> None:
+    """`--linkerd-version` takes what `linkerd version` prints."""
+    done = _run("--linkerd-version", release, "-k", "before_lockdown_every_client")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (f"--linkerd-version {release} carries the semantics of Linkerd {semantics}"
+            in done.stderr)
+
+
+def test_an_early_edge_release_cannot_be_told_apart_and_is_refused() -> None:
+    _one_sentence(_run("--linkerd-version", "edge-23.1.1"), "cannot be told apart")
+
+
 def test_malformed_timeouts_file_is_one_sentence(tmp_path: Path) -> None:
     f = tmp_path / "timeouts.yaml"
     f.write_text("hold: [1, 2\n")
