@@ -10,24 +10,17 @@ verdicts must be the reference's: every applicable check passes, except the ones
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from double.budget_check import assert_operations_recorded
 from double.cluster import ClusterDouble
 from double.fakes import fake_tools_env
+from double.run import CLI_FOR, KUBECTL_FOR, kind_args, run_conformance
 
 from linkerd_conformance.api import Profile
-
-ROOT = Path(__file__).resolve().parent.parent
-GATEWAY_API_CRDS = Path(__file__).parent / "double" / "gateway-api-crds.yaml"
-
-#: The reference's timeouts (plugin.REFERENCE_TIMEOUTS): the double's mesh is the reference's.
-TIMEOUTS = ("consistency=10", "hold=0.5", "poll=0.02", "rollout=30", "probe=2", "stalled=4")
 
 #: Checks that still cannot run on a cluster, each with why (matched against the skip reason).
 CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
@@ -37,25 +30,6 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "certificate would need the prober to speak TLS itself",
     "has no second cluster": "the gateway identity needs a second cluster",
 }
-
-#: The fake tools' versions: a kubectl that 2.11's `linkerd check` can use.
-KUBECTL_FOR = {"2.11": "v1.27.16", "2.20": "v1.33.2"}
-CLI_FOR = {"2.11": "stable-2.11.5", "2.20": "edge-26.7.1"}
-
-
-def run_conformance(tmp: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
-    report = tmp / "report.yaml"
-    argv = [sys.executable, "-m", "pytest", "-m", "conformance", str(ROOT / "suites"),
-            "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--rootdir", str(ROOT),
-            "--conformance-report", str(report), "--diagnostics-dir", str(tmp / "diag"),
-            *[a for t in TIMEOUTS for a in ("--timeout", t)], *args]
-    done = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
-    assert report.exists(), f"no report; exit {done.returncode}\n{done.stdout[-4000:]}\n" \
-                            f"{done.stderr[-2000:]}"
-    data = yaml.safe_load(report.read_text())
-    data["_output"] = done.stdout[-6000:]
-    return data
-
 
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],
                                               list[dict[str, Any]]]:
@@ -93,14 +67,12 @@ def double_env(tmp_path: Path, version: str) -> Iterator[tuple[ClusterDouble, di
 
 def test_every_check_runs_through_the_kind_target(tmp_path: Path, version: str,
                                                   double_env: Any) -> None:
-    """Create, build, load, install and run the whole suite on a `kind` cluster (the double)."""
+    """Create, build, load, install and run the whole suite on a `kind` cluster (the double);
+    what the run did to the cluster is what `suites/cluster-operations.yaml` records."""
     _, env = double_env
-    extra = ["--gateway-api-crds", str(GATEWAY_API_CRDS)] if Profile(version).at_least(
-        "2.19") else []
-    report = run_conformance(tmp_path, env, "--target", "kind", "--linkerd-version", version,
-                             "--cluster-name", f"double-{version.replace('.', '-')}",
-                             "--kubeconfig", str(tmp_path / "kubeconfig"), *extra)
+    report = run_conformance(tmp_path, env, *kind_args(version, tmp_path))
     assert_reference_verdicts(report)
+    assert_operations_recorded(version, report["operations"])
 
 
 def test_every_check_runs_through_the_kubeconfig_target(tmp_path: Path, version: str) -> None:

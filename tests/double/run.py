@@ -1,0 +1,77 @@
+"""A conformance run through a cluster target against a cluster double, as a user runs it.
+
+`pytest -m conformance --target kind|kubeconfig` in a subprocess, the fake tools first on PATH,
+a conformance report read back. Shared by `tests/test_cluster_double.py` and
+`scripts/cluster-budget`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from linkerd_conformance.api import Profile
+
+from .cluster import ClusterDouble
+from .fakes import fake_tools_env
+
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAY_API_CRDS = Path(__file__).parent / "gateway-api-crds.yaml"
+
+#: The reference's timeouts (plugin.REFERENCE_TIMEOUTS): the double's mesh is the reference's.
+TIMEOUTS = ("consistency=10", "hold=0.5", "poll=0.02", "rollout=30", "probe=2", "stalled=4")
+
+#: The fake tools' versions: a kubectl that 2.11's `linkerd check` can use, the CLI of the version.
+KUBECTL_FOR = {"2.11": "v1.27.16", "2.16": "v1.29.14", "2.20": "v1.33.2"}
+CLI_FOR = {"2.11": "stable-2.11.5", "2.16": "edge-24.8.2", "2.20": "edge-26.7.1"}
+
+
+def run_conformance(tmp: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
+    """Run the suite with `args`; the conformance report, with `_output` (the run's tail)."""
+    report = tmp / "report.yaml"
+    argv = [sys.executable, "-m", "pytest", "-m", "conformance", str(ROOT / "suites"),
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--rootdir", str(ROOT),
+            "--conformance-report", str(report), "--diagnostics-dir", str(tmp / "diag"),
+            *[a for t in TIMEOUTS for a in ("--timeout", t)], *args]
+    done = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=900)
+    if not report.exists():
+        raise AssertionError(f"no report; exit {done.returncode}\n{done.stdout[-4000:]}\n"
+                             f"{done.stderr[-2000:]}")
+    data = yaml.safe_load(report.read_text())
+    data["_output"] = done.stdout[-6000:]
+    return data
+
+
+def kind_args(version: str, tmp: Path) -> list[str]:
+    extra = ["--gateway-api-crds", str(GATEWAY_API_CRDS)] if Profile(version).at_least(
+        "2.19") else []
+    return ["--target", "kind", "--linkerd-version", version, "--cluster-name",
+            f"double-{version.replace('.', '-')}", "--kubeconfig", str(tmp / "kubeconfig"),
+            *extra]
+
+
+@contextlib.contextmanager
+def kind_run_env(version: str, tmp: Path | None = None
+                 ) -> Iterator[tuple[ClusterDouble, dict[str, str], Path]]:
+    """A double for `--target kind`, the fake tools' env, and a work directory."""
+    with contextlib.ExitStack() as stack:
+        work = tmp or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        double = stack.enter_context(ClusterDouble(Profile(version)))
+        env = fake_tools_env(double, work, linkerd_version=CLI_FOR[version],
+                             kubectl_version=KUBECTL_FOR[version])
+        yield double, env, work
+
+
+def skipped_share(report: dict[str, Any]) -> tuple[int, int, list[dict[str, Any]]]:
+    """(applicable checks, applicable checks skipped, the skipped ones)."""
+    applicable = [c for c in report["checks"]
+                  if "not applicable to" not in c.get("reason", "")]
+    skipped = [c for c in applicable if c["result"] == "skipped"]
+    return len(applicable), len(skipped), skipped

@@ -1,0 +1,234 @@
+"""The per-version semantics records (`linkerd_conformance.semantics`).
+
+(a) there is a record for every known version, and every field's comment names rows of
+    `docs/semantics.md` that exist;
+(b) adding a version is one record: a fictional 2.21 that differs from 2.20 in one field shows
+    that difference on a reference mesh, and nothing else;
+(c) the record and the independent reading in `expectations.py` agree wherever both speak.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from linkerd_conformance import (
+    CONNECTION_CLOSED,
+    GRPC_OK,
+    GRPC_PERMISSION_DENIED,
+    OK,
+    Profile,
+    expectations,
+    facts,
+    workshop,
+)
+from linkerd_conformance.api import KNOWN_VERSIONS
+from linkerd_conformance.reference.faults import FAULT_EDITS, FAULTS, FaultSet
+from linkerd_conformance.reference.mesh import ReferenceMesh
+from linkerd_conformance.semantics import SEMANTICS, Semantics, semantics_of
+from linkerd_conformance.waiting import expect
+
+FACT_ID = re.compile(r"\bF\d+\.\d+\b")
+
+
+# ---- (a) one record per version, every field grounded in the specification ----------------
+
+
+def field_comments() -> dict[str, str]:
+    """Each field of `Semantics` -> its comment: the comment lines just above it plus the
+    comment at the end of its line."""
+    out: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(Semantics).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            pending.append(stripped)
+            continue
+        field = re.match(r"^    (\w+): [^=]+?(?:#(.*))?$", line)
+        if field and not stripped.startswith(("def ", "return", '"""')):
+            out[field.group(1)] = " ".join([*pending, field.group(2) or ""])
+        pending = []
+    return out
+
+
+def test_every_known_version_has_a_record() -> None:
+    assert tuple(SEMANTICS) == KNOWN_VERSIONS
+    for version in KNOWN_VERSIONS:
+        record = semantics_of(Profile(version))
+        assert record.version == version and record is SEMANTICS[version]
+    with pytest.raises(ValueError, match="no semantics record"):
+        semantics_of("2.99")
+
+
+def test_every_field_comment_names_facts_of_the_specification() -> None:
+    comments = field_comments()
+    fields = [f.name for f in dataclasses.fields(Semantics)]
+    assert sorted(comments) == sorted(fields), "a field without a parsable comment line"
+    known = facts.load()
+    for name in fields:
+        if name == "version":  # the record's key, not a behaviour
+            continue
+        ids = FACT_ID.findall(comments[name])
+        assert ids, f"Semantics.{name}'s comment names no fact id: {comments[name]!r}"
+        missing = [i for i in ids if i not in known]
+        assert not missing, f"Semantics.{name} names ids not in docs/semantics.md: {missing}"
+
+
+def test_records_are_frozen_and_built_from_the_previous_version() -> None:
+    record = SEMANTICS["2.20"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.denial_text = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        record.served_versions["Server"] = ()  # type: ignore[index]
+    # the changes between consecutive versions are what the specification dates
+    changed = {}
+    versions = list(SEMANTICS)
+    for before, after in zip(versions, versions[1:], strict=False):
+        a, b = SEMANTICS[before], SEMANTICS[after]
+        changed[after] = sorted(f.name for f in dataclasses.fields(Semantics)
+                                if f.name != "version" and getattr(a, f.name) != getattr(b, f.name))
+    assert changed["2.17"] == [] and changed["2.19"] == []
+    assert changed["2.20"] == ["meshtls_deletion_bug"]  # F4.8
+    assert changed["2.18"] == ["metric_labels", "overlapping_servers"]  # F7.6, F2.14
+
+
+def test_fault_edits_are_named_faults() -> None:
+    assert set(FAULT_EDITS) <= set(FAULTS)
+    base = SEMANTICS["2.20"]
+    for name in FAULT_EDITS:
+        edited = FaultSet([name]).edit(base)
+        assert isinstance(edited, Semantics)
+    assert FaultSet(["no-probe-authorization"]).edit(base).probe_authorization is False
+    assert FaultSet().edit(base) is base
+
+
+# ---- (b) adding a version is one record ----------------------------------------------------
+
+NEW_TEXT = "client: server: unauthorized request on route {server}"  # a fictional 2.21
+
+
+def _workshop_denial(mesh: ReferenceMesh) -> tuple[str | None, str | None]:
+    """The workshop's lockdown; then (grpc-message of the bad vote-bot's refused call to emoji,
+    the allow counter's labels for web's call), having checked that web still gets in."""
+    mesh.apply(*workshop.emojivoto(), *workshop.bad(), *workshop.emojivoto_policy())
+    mesh.annotate(workshop.EMOJIVOTO_NS, workshop.DENY)
+    for rollout in mesh.rollout_restart("emojivoto"):
+        assert rollout.settled, rollout.reason
+    assert all(r.settled for r in mesh.wait_rollout("bad"))
+    # the workshop's checks: web is admitted, the bad vote-bot refused with PERMISSION_DENIED
+    expect(mesh, workshop.web, workshop.emoji_grpc, "grpc",
+           **workshop.LIST_ALL).becomes(GRPC_OK)
+    denied = expect(mesh, workshop.bad_votebot, workshop.emoji_grpc, "grpc",
+                    **workshop.LIST_ALL).becomes(GRPC_PERMISSION_DENIED)
+    return denied.grpc_message, denied.proxy_error
+
+
+def test_a_fictional_version_is_one_record_and_shows_its_one_difference() -> None:
+    v221 = dataclasses.replace(SEMANTICS["2.20"], version="2.21", denial_text=NEW_TEXT)
+    differs = [f.name for f in dataclasses.fields(Semantics)
+               if getattr(v221, f.name) != getattr(SEMANTICS["2.20"], f.name)]
+    assert differs == ["version", "denial_text"]
+    with ReferenceMesh(Profile("2.20")) as mesh:
+        assert mesh.semantics is SEMANTICS["2.20"]
+        old = _workshop_denial(mesh)
+    with ReferenceMesh(Profile("2.20"), semantics=v221) as mesh:
+        assert mesh.semantics is v221
+        new = _workshop_denial(mesh)
+    assert old == ("unauthorized request on route",) * 2
+    assert new == (NEW_TEXT.format(server="emoji-grpc"),) * 2
+
+
+# ---- (c) the record and expectations.py agree where both speak -----------------------------
+
+CLUSTER = ("10.0.0.0/8",)
+V4_NODE, V6_NODE = "10.0.0.1", "fd00::1"
+POD = expectations.PodSpec("app", {"app": "web"}, "deny", (("http", 8080),),
+                           http_probes=((8080, "/ready"),))
+PLAIN = expectations.ClientSpec(V4_NODE, None)
+POLICY_KINDS = ("Server", "ServerAuthorization", "AuthorizationPolicy", "MeshTLSAuthentication",
+                "NetworkAuthentication", "HTTPRoute")
+API_VERSIONS = ("v1alpha1", "v1beta1", "v1beta2", "v1beta3")
+
+
+def ask(version: str, objects: list[Mapping[str, Any]] = (),  # type: ignore[assignment]
+        pod: expectations.PodSpec = POD, client: expectations.ClientSpec = PLAIN,
+        port: int = 8080, path: str = "/") -> expectations.Expectation:
+    return expectations.expect_request(version, list(objects), pod, client, port, "http",
+                                       path=path, cluster_networks=CLUSTER)
+
+
+def server(api: str = "v1beta1", port: int | str = 8080, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": f"policy.linkerd.io/{api}", "kind": "Server",
+            "metadata": {"name": "srv", "namespace": "app"},
+            "spec": {"podSelector": {"matchLabels": {}}, "port": port, **spec}}
+
+
+def served_by_expectations(version: str, kind: str, api: str) -> bool:
+    other = {"apiVersion": f"policy.linkerd.io/{api}", "kind": kind,
+             "metadata": {"name": "x", "namespace": "elsewhere"}, "spec": {}}
+    try:
+        ask(version, [other])
+    except ValueError as e:
+        assert "is not served" in str(e), e
+        return False
+    return True
+
+
+#: The rows compared, (what, record field(s), how expectations.py is asked).
+ROWS = (
+    ("valid default policies", "default_policies", "default_policies(version)"),
+    ("default server name", "default_names", "expect_request(...).server with no Server"),
+    ("served apiVersions", "served_versions",
+     "expect_request refuses objects of an unserved apiVersion"),
+    ("probes authorized", "probe_authorization",
+     "GET of an httpGet probe path under deny, from the node"),
+    ("probe networks", "probe_networks", "the same from an IPv4 and an IPv6 node address"),
+    ("Servers on undeclared ports", "servers_on_undeclared_ports",
+     "a Server on an undeclared numeric port under all-unauthenticated"),
+    ("undeclared port refused at accept", "undeclared_ports_discovered",
+     "HTTP to an undeclared port under deny: closed, or 403"),
+    ("accessPolicy", "access_policy", "a v1beta3 Server with accessPolicy all-unauthenticated"),
+)
+
+
+@pytest.mark.parametrize("version", KNOWN_VERSIONS)
+def test_record_agrees_with_expectations(version: str) -> None:
+    s = SEMANTICS[version]
+    # valid default-policy values (F1.1, F1.2)
+    assert expectations.default_policies(version) == s.default_policies
+    # default names (F1.8, F1.9)
+    name = ask(version).server
+    assert name == ("default/deny" if s.default_names == "kind-default" else "default:deny")
+    # served versions (F2.1, F3.1, F4.1)
+    for kind in POLICY_KINDS:
+        for api in API_VERSIONS:
+            assert served_by_expectations(version, kind, api) == (
+                api in s.served_versions.get(kind, ())), (kind, api)
+    # probe authorization and probe networks (F6.1, F6.2, F6.4)
+    for ip in (V4_NODE, V6_NODE):
+        e = ask(version, client=expectations.ClientSpec(ip, None), path="/ready")
+        in_nets = any(ipaddress.ip_address(ip) in ipaddress.ip_network(n)
+                      for n in s.probe_networks)
+        assert (e.authorization is not None) == (s.probe_authorization and in_nets), (ip, e)
+    # a Server on an undeclared numeric port (F2.9, F2.11)
+    allowing = dataclasses.replace(POD, default_policy="all-unauthenticated")
+    e = ask(version, [server(port=9999)], pod=allowing, port=9999)
+    assert (e.authorization is None) == s.servers_on_undeclared_ports, e
+    # an undeclared port under deny (F2.9, F2.10, F2.11)
+    e = ask(version, port=9999)
+    assert (e.expected == CONNECTION_CLOSED) == (not s.undeclared_ports_discovered), e
+    # accessPolicy (F2.6), where v1beta3 Servers exist
+    if "v1beta3" in s.served_versions["Server"]:
+        e = ask(version, [server("v1beta3", accessPolicy="all-unauthenticated")])
+        assert (e.authorization is not None) == s.access_policy, e
+
+
+def test_rows_compared_name_record_fields() -> None:
+    fields = {f.name for f in dataclasses.fields(Semantics)}
+    assert {row[1] for row in ROWS} <= fields
