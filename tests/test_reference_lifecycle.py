@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
+
+from leaks import open_sockets
 
 from linkerd_conformance import OK, Profile, workshop
 from linkerd_conformance.reference.mesh import ReferenceMesh
 
 
-def _sockets() -> set[str]:
-    out = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                out.add(fd)
-        except OSError:
-            pass
-    return out
-
-
 def test_close_leaves_no_thread_socket_or_file_behind() -> None:
-    threads, sockets = set(threading.enumerate()), _sockets()
+    threads, sockets = set(threading.enumerate()), open_sockets()
     mesh = ReferenceMesh(Profile("2.11"))
     directory = mesh.authority.directory
     mesh.apply(*workshop.emojivoto(), *workshop.bad())
@@ -34,7 +24,7 @@ def test_close_leaves_no_thread_socket_or_file_behind() -> None:
     while time.monotonic() < deadline:
         extra = [t for t in threading.enumerate() if t not in threads and t.is_alive()
                  ]
-        leaked = _sockets() - sockets
+        leaked = open_sockets() - sockets
         if not extra and not leaked:
             break
         time.sleep(0.05)

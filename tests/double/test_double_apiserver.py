@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from kubernetes.stream import stream
+from leaks import open_sockets
 
 from linkerd_conformance import Outcome, Verdict, manifests
 
@@ -73,20 +73,9 @@ def prober_pod(ns: str, name: str, meshed: bool = True, sa: str = "default") -> 
                 "command": ["python", "-m", "linkerd_conformance.prober", "idle"]}]}}
 
 
-def _sockets() -> set[str]:
-    out = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                out.add(fd)
-        except OSError:
-            pass
-    return out
-
-
 def test_close_leaves_no_thread_or_socket_behind(tmp_path: Path) -> None:
     """First in the module: the module's own cluster does not exist yet."""
-    threads, sockets = set(threading.enumerate()), _sockets()
+    threads, sockets = set(threading.enumerate()), open_sockets()
     cluster = ClusterDouble("2.11", kubernetes_version="v1.23.17")
     kube = Kube(cluster, tmp_path)
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}})
@@ -99,7 +88,7 @@ def test_close_leaves_no_thread_or_socket_behind(tmp_path: Path) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         extra = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-        leaked = _sockets() - sockets
+        leaked = open_sockets() - sockets
         if not extra and not leaked:
             break
         time.sleep(0.05)
