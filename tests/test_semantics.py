@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -22,7 +22,6 @@ from linkerd_conformance import (
     CONNECTION_CLOSED,
     GRPC_OK,
     GRPC_PERMISSION_DENIED,
-    OK,
     Profile,
     expectations,
     facts,
@@ -156,7 +155,7 @@ POLICY_KINDS = ("Server", "ServerAuthorization", "AuthorizationPolicy", "MeshTLS
 API_VERSIONS = ("v1alpha1", "v1beta1", "v1beta2", "v1beta3")
 
 
-def ask(version: str, objects: list[Mapping[str, Any]] = (),  # type: ignore[assignment]
+def ask(version: str, objects: Sequence[Mapping[str, Any]] = (),
         pod: expectations.PodSpec = POD, client: expectations.ClientSpec = PLAIN,
         port: int = 8080, path: str = "/") -> expectations.Expectation:
     return expectations.expect_request(version, list(objects), pod, client, port, "http",
