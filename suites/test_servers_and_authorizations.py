@@ -234,6 +234,16 @@ def test_admission_refuses_an_unknown_proxy_protocol(mesh: Mesh) -> None:
              "linkerd-policy-validator.linkerd.io", "unknown variant `invalid`")
 
 
+@pytest.mark.versions("2.12")
+@pytest.mark.facts("F2.12")
+def test_admission_refuses_overlapping_servers_with_the_old_message(mesh: Mesh) -> None:
+    """2.12: the overlap rule already applies, and the refusal still reads as 2.11's."""
+    mesh.apply(*lab.objects(), lab.server("first", "http"))
+    with pytest.raises(TargetError) as err:
+        mesh.apply(lab.server("second", "http", selector={"matchLabels": {}}))
+    assert "identical server spec already exists" in str(err.value), str(err.value)
+
+
 @pytest.mark.versions("2.13-2.17")
 @pytest.mark.facts("F2.13")
 def test_admission_refuses_overlapping_servers(mesh: Mesh) -> None:

@@ -170,8 +170,19 @@ def test_identical_server_spec_in_2_11_and_2_12() -> None:
     for profile in (V211, V212):
         assert refused(twin, profile, [first]) == WEBHOOK + "identical server spec already exists"
         admit(numeric, profile, [first])  # a number and its name are not compared (F2.12)
-        admit(other, profile, [first])
+        admit(other, profile, [first])  # neither selects all, and they differ
         admit(first, profile, [first])  # an update of the same Server
+
+
+def test_2_12_refuses_overlapping_servers_with_the_old_message() -> None:
+    """F2.12 (revision 2): 2.12's webhook already uses the overlap rule, with 2.11's words;
+    2.11 refuses only an identical spec."""
+    everyone = server("admin", podSelector={"matchLabels": {}}, port="linkerd-admin")
+    proxy_admin = server("proxy-admin", port="linkerd-admin", podSelector={
+        "matchLabels": {"linkerd.io/control-plane-ns": "linkerd"}})
+    assert refused(proxy_admin, V212, [everyone]) == (
+        WEBHOOK + "identical server spec already exists")
+    admit(proxy_admin, V211, [everyone])
 
 
 def test_overlapping_servers_2_13_to_2_17() -> None:
