@@ -203,7 +203,10 @@ def test_the_plan_lists_the_run_in_order_and_runs_nothing(make_lab: LabFactory) 
                         f".  # in {ROOT}")
     assert setup[3] == f"kind load docker-image --name c {images.PROBER_IMAGE}"
     assert [s.split(" ", 3)[3] for s in setup[6:]] == render(target.install_steps())
-    assert lines[-1] == f"cleanup: kind delete cluster --name=c --kubeconfig={lab.kubeconfig}"
+    cleanup = [line for line in lines if line.startswith("cleanup: ")]
+    assert cleanup == [f"cleanup: kind delete cluster --name=c --kubeconfig={lab.kubeconfig}"]
+    assert lines[-1].startswith("#"), "the cost estimate closes the plan"
+    assert any("estimate" in line and "min" in line for line in lines), lines[-12:]
     assert any("exec in <prober pod> -c prober: python -m linkerd_conformance.prober"
                in line for line in lines)
 
@@ -340,7 +343,8 @@ def test_plan_lines_reads_the_options_and_maps_pytest_kinds_default_name(tmp_pat
                     gateway_api_crds=str(GATEWAY_API_CRDS))
     lines = options.plan_lines(config, "kind", Profile("2.12"))
     assert any("kind create cluster --name=linkerd-conformance " in line for line in lines)
-    assert lines[-1] == "cleanup: # --keep-cluster: the cluster and every namespace are kept"
+    assert [line for line in lines if line.startswith("cleanup: ")] == [
+        "cleanup: # --keep-cluster: the cluster and every namespace are kept"]
     assert options.default_manifests_dir(config) == str(tmp_path / "manifests")
 
 
