@@ -234,24 +234,28 @@ def test_admission_refuses_an_unknown_proxy_protocol(mesh: Mesh) -> None:
              "linkerd-policy-validator.linkerd.io", "unknown variant `invalid`")
 
 
+def _overlapping_server_refusal(mesh: Mesh) -> str:
+    """Apply a Server, then a second one for the same port selecting every pod; the refusal."""
+    mesh.apply(*lab.objects(), lab.server("first", "http"))
+    with pytest.raises(TargetError) as err:
+        mesh.apply(lab.server("second", "http", selector={"matchLabels": {}}))
+    return str(err.value)
+
+
 @pytest.mark.versions("2.12")
 @pytest.mark.facts("F2.12")
 def test_admission_refuses_overlapping_servers_with_the_old_message(mesh: Mesh) -> None:
     """2.12: the overlap rule already applies, and the refusal still reads as 2.11's."""
-    mesh.apply(*lab.objects(), lab.server("first", "http"))
-    with pytest.raises(TargetError) as err:
-        mesh.apply(lab.server("second", "http", selector={"matchLabels": {}}))
-    assert "identical server spec already exists" in str(err.value), str(err.value)
+    refusal = _overlapping_server_refusal(mesh)
+    assert "identical server spec already exists" in refusal, refusal
 
 
 @pytest.mark.versions("2.13-2.17")
 @pytest.mark.facts("F2.13")
 def test_admission_refuses_overlapping_servers(mesh: Mesh) -> None:
     """2.13-2.17: a second Server for the same port and pods is refused."""
-    mesh.apply(*lab.objects(), lab.server("first", "http"))
-    with pytest.raises(TargetError) as err:
-        mesh.apply(lab.server("second", "http", selector={"matchLabels": {}}))
-    assert "already defines a policy for port" in str(err.value), str(err.value)
+    refusal = _overlapping_server_refusal(mesh)
+    assert "already defines a policy for port" in refusal, refusal
 
 
 @pytest.mark.versions(">=2.18")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 
-from leaks import open_sockets
+from leaks import assert_nothing_left, open_sockets
 
 from linkerd_conformance import OK, Profile, workshop
 from linkerd_conformance.reference.mesh import ReferenceMesh
@@ -20,14 +19,5 @@ def test_close_leaves_no_thread_socket_or_file_behind() -> None:
     out = mesh.probe(workshop.emojivoto_votebot, workshop.web_http, "http", **workshop.API_LIST)
     assert OK.matches(out), out.short()
     mesh.close()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        extra = [t for t in threading.enumerate() if t not in threads and t.is_alive()
-                 ]
-        leaked = open_sockets() - sockets
-        if not extra and not leaked:
-            break
-        time.sleep(0.05)
-    assert not extra, f"threads left running: {extra}"
-    assert not leaked, f"sockets left open: {leaked}"
+    assert_nothing_left(threads, sockets)
     assert not directory.exists(), f"{directory} was not removed"

@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from kubernetes.stream import stream
-from leaks import open_sockets
+from leaks import assert_nothing_left, open_sockets
 
 from linkerd_conformance import Outcome, Verdict, manifests
 
@@ -85,15 +85,7 @@ def test_close_leaves_no_thread_or_socket_behind(tmp_path: Path) -> None:
                                             timeout_seconds=1)] == ["ADDED"]
     kube.close()
     cluster.close()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        extra = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-        leaked = open_sockets() - sockets
-        if not extra and not leaked:
-            break
-        time.sleep(0.05)
-    assert not extra, f"threads left running: {extra}"
-    assert not leaked, f"sockets left open: {leaked}"
+    assert_nothing_left(threads, sockets)
 
 
 @pytest.fixture(scope="module")
