@@ -237,3 +237,44 @@ def test_explain_answers_every_lab_cell_as_the_reference_shows(open_mesh: Any,
             cells.append(Cell(row, col, client, lab.PORTS[col], protocol, lab.REQUESTS[col],
                               answer.outcome, answer.explanation.expectation.reason))
     expect_matrix(mesh, cells)
+
+
+# ---- the command itself ----
+
+def test_the_console_script_is_the_cli_and_no_subcommand_imports_pytest() -> None:
+    """`linkerd-conformance` (pyproject [project.scripts]) is `linkerd_conformance.cli:main`,
+    and its modules run without pytest (a person's terminal, not a test run)."""
+    import subprocess
+    import sys
+    import tomllib
+
+    repo = Path(__file__).resolve().parent.parent
+    scripts = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["linkerd-conformance"] == "linkerd_conformance.cli:main"
+    code = ("import sys, linkerd_conformance.cli as c\n"
+            "for m in c.COMMANDS.values(): __import__(f'linkerd_conformance.cli.{m[0]}')\n"
+            "print(sorted(m for m in sys.modules if m == 'pytest' or m.startswith('_pytest')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True,
+                          env={"PYTHONPATH": str(repo / "fixtures"), "PATH": "/usr/bin:/bin"})
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--from", "bad"], "expected namespace/serviceaccount or unmeshed"),
+    (["--from", "bad/default", "--port", "nope"], "no container port named 'nope'"),
+    (["--from", "bad/default", "--to", "emojivoto/nothing"], "no Deployment"),
+    (["--from", "bad/default", "-f", "manifests", "--protocol", "grpc"],
+     "is not specified by the spec (F2.3)"),
+])
+def test_explain_refuses_bad_input_in_one_sentence(argv: list[str], says: str,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    base = {"-f": "manifests/emojivoto.yml", "--to": "emojivoto/web", "--port": "http"}
+    for key, value in zip(argv[::2], argv[1::2], strict=True):
+        base[key] = value
+    status = main(["explain", *[x for kv in base.items() for x in kv]])
+    err = capsys.readouterr().err
+    assert status == 2 and says in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
