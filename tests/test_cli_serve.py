@@ -26,8 +26,10 @@ START_TIMEOUT = 60.0  # seconds: a mesh, four rollouts and a Python start on a b
 class Served:
     """A `linkerd-conformance serve` subprocess and the lines it has printed."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, tmpdir: Path | None = None) -> None:
         env = dict(os.environ)
+        if tmpdir is not None:
+            env["TMPDIR"] = str(tmpdir)  # where tempfile puts the mesh's identity folder
         env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO / "fixtures"), *filter(None, [env.get("PYTHONPATH")])])
         env["PYTHONUNBUFFERED"] = "1"
@@ -78,8 +80,8 @@ def serve() -> Iterator[type[Served]]:
     started: list[Served] = []
 
     class Tracked(Served):
-        def __init__(self, *args: str) -> None:
-            super().__init__(*args)
+        def __init__(self, *args: str, tmpdir: Path | None = None) -> None:
+            super().__init__(*args, tmpdir=tmpdir)
             started.append(self)
     yield Tracked
     for s in started:
@@ -127,3 +129,15 @@ def test_sigterm_stops_it_and_removes_its_own_temporary_folder(serve: type[Serve
     assert (folder / "client.key").is_file()
     assert served.stop(signal.SIGTERM) == 0
     assert not folder.exists()
+
+
+def test_sigint_while_starting_leaves_nothing_in_the_temp_folder(serve: type[Served],
+                                                                 tmp_path: Path) -> None:
+    """Ctrl-C while the mesh starts (its identity folder holds every proxy's key by then):
+    exit 0, and the temporary folder is as empty as before."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    served = serve("--linkerd-version", "2.20", tmpdir=tmpdir)
+    served.wait_for("starting")
+    assert served.stop(signal.SIGINT) == 0, served.lines
+    assert not list(tmpdir.iterdir())
