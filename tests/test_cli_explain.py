@@ -278,3 +278,26 @@ def test_explain_refuses_bad_input_in_one_sentence(argv: list[str], says: str,
     err = capsys.readouterr().err
     assert status == 2 and says in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("version", ["2.11", "2.16", "2.20"])
+def test_the_steps_name_the_authorization_that_decides(version: str) -> None:
+    """For every lab cell of every scenario: exactly the authorization the decision names is
+    the step that `admits`; a refusal has no admitting step (explain and the decision agree)."""
+    from linkerd_conformance.cli.inputs import default_cluster_networks
+
+    nets = default_cluster_networks(version)
+    inside = str(next(ipaddress.ip_network(nets[0]).hosts()))
+    for name, (_, workloads, policy) in SCENARIOS.items():
+        if version == "2.11" and "authorizationpolicies" in name:
+            continue
+        objects = [*workloads(), *policy()]
+        for client in LAB_SOURCES.values():
+            for col, (protocol, path) in LAB_DESTS.items():
+                answer = explain(objects, version, Question(
+                    source(client), "lab/server", col, protocol, path=path,
+                    address=OUTSIDE_IP if client.network == "outside" else inside,
+                    cluster_networks=nets))
+                admits = [s.subject for s in answer.explanation.steps if s.result == "admits"]
+                decided = answer.explanation.expectation.authorization
+                assert admits == ([decided] if decided else []), (name, client, col, answer)
