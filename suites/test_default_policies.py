@@ -14,12 +14,14 @@ from linkerd_conformance import (
     GRPC_OK,
     HTTP_FORBIDDEN,
     OK,
+    Cell,
     Expected,
     Mesh,
     ObjectRef,
+    expect,
+    expect_matrix,
     lab,
 )
-from linkerd_conformance.waiting import Cell, expect, expect_matrix
 
 pytestmark = [pytest.mark.conformance, pytest.mark.feature("default-policy")]
 

@@ -18,13 +18,15 @@ from linkerd_conformance import (
     GRPC_PERMISSION_DENIED,
     HTTP_FORBIDDEN,
     OK,
+    ConformanceFailure,
     Mesh,
     ObjectRef,
     Outcome,
     Unsupported,
+    expect,
     lab,
+    wait_for,
 )
-from linkerd_conformance.waiting import ConformanceFailure, expect, wait_for
 
 pytestmark = [pytest.mark.conformance]
 

@@ -14,14 +14,10 @@ from typing import Any
 
 import pytest
 
-from linkerd_conformance import Client, Dest, Mesh, lab, workshop
-from linkerd_conformance.expectations import (
-    ClientSpec,
-    expect_request,
-    merge_objects,
-    pod_from_deployment,
-)
-from linkerd_conformance.waiting import Cell, expect_matrix
+from linkerd_conformance import Cell, Client, Dest, Mesh, expect_matrix, expectations, lab, workshop
+
+ClientSpec, expect_request = expectations.ClientSpec, expectations.expect_request
+merge_objects, pod_from_deployment = expectations.merge_objects, expectations.pod_from_deployment
 
 pytestmark = [pytest.mark.conformance, pytest.mark.feature("matrix")]
 

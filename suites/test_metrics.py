@@ -14,12 +14,14 @@ from linkerd_conformance import (
     CONNECTION_CLOSED,
     HTTP_FORBIDDEN,
     OK,
+    ConformanceFailure,
     Mesh,
+    Metrics,
     Unsupported,
+    expect,
     lab,
+    wait_for,
 )
-from linkerd_conformance.api import Metrics
-from linkerd_conformance.waiting import ConformanceFailure, expect, wait_for
 
 pytestmark = [pytest.mark.conformance, pytest.mark.feature("metrics")]
 

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import pytest
 
-from linkerd_conformance import HTTP_FORBIDDEN, OK, Client, Dest, Mesh, manifests, workshop
-from linkerd_conformance.waiting import expect
+from linkerd_conformance import (
+    HTTP_FORBIDDEN,
+    OK,
+    Client,
+    Dest,
+    Mesh,
+    expect,
+    manifests,
+    workshop,
+)
 
 pytestmark = [pytest.mark.conformance, pytest.mark.feature("multicluster-gateway")]
 

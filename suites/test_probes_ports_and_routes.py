@@ -11,8 +11,15 @@ from typing import Any
 
 import pytest
 
-from linkerd_conformance import CONNECTION_CLOSED, HTTP_FORBIDDEN, NOT_FOUND, OK, Mesh, lab
-from linkerd_conformance.waiting import expect
+from linkerd_conformance import (
+    CONNECTION_CLOSED,
+    HTTP_FORBIDDEN,
+    NOT_FOUND,
+    OK,
+    Mesh,
+    expect,
+    lab,
+)
 
 pytestmark = [pytest.mark.conformance]
 

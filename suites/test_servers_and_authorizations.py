@@ -18,9 +18,9 @@ from linkerd_conformance import (
     OK,
     Mesh,
     TargetError,
+    expect,
     lab,
 )
-from linkerd_conformance.waiting import expect
 
 pytestmark = [pytest.mark.conformance, pytest.mark.feature("server", "server-authorization")]
 

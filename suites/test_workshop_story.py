@@ -16,12 +16,14 @@ from linkerd_conformance import (
     HTTP_FORBIDDEN,
     OK,
     Client,
+    ConformanceFailure,
+    Emojivoto,
     Mesh,
     Pod,
+    expect,
+    wait_for,
     workshop,
 )
-from linkerd_conformance.plugin import Emojivoto
-from linkerd_conformance.waiting import ConformanceFailure, expect, wait_for
 
 pytestmark = [pytest.mark.conformance, pytest.mark.feature("workshop")]
 

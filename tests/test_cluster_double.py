@@ -29,6 +29,8 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "the prober speaks TLS only through a meshed pod's proxy": "TLS without a client "
     "certificate would need the prober to speak TLS itself",
     "has no second cluster": "the gateway identity needs a second cluster",
+    "needs a cluster installed with the cluster-wide default": "a cluster is installed once "
+    "per run, with one cluster-wide default (a check asking for another is not applicable)",
 }
 
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],

@@ -55,3 +55,33 @@ def test_imports_run_one_way(sources: tuple[str, ...], forbidden: str) -> None:
                  for m in sorted(imports(p))
                  if m == forbidden or m.startswith(forbidden + ".")]
     assert not offenders, offenders
+
+
+def test_checks_import_only_the_public_package() -> None:
+    """A check names what it uses from `linkerd_conformance` itself (its `__all__`), never from
+    a submodule such as `linkerd_conformance.plugin` or `.waiting`: the public API is one
+    place, and a module may move without breaking a check."""
+    offenders = []
+    for path in files("suites"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "linkerd_conformance.") or isinstance(node, ast.Import) and any(
+                    a.name.startswith("linkerd_conformance.") for a in node.names):
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not offenders, offenders
+
+
+def test_every_public_name_resolves_and_the_package_imports_lazily() -> None:
+    """Every name in `__all__` can be imported, and importing the package alone loads neither
+    pytest-only modules nor tenacity (the prober image has neither)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, linkerd_conformance as l; "
+            "assert not any(m in sys.modules for m in ('tenacity', 'yaml', "
+            "'linkerd_conformance.waiting', 'linkerd_conformance.lab')), sorted(sys.modules); "
+            "[getattr(l, n) for n in l.__all__]; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, env={"PYTHONPATH": str(REPO / "fixtures"),
+                                         "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

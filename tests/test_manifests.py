@@ -152,3 +152,23 @@ def test_malformed_file_is_reported_with_its_line(tmp_path: Path,
         manifests.load("broken.yml")
     with pytest.raises(manifests.ManifestError, match="not found"):
         manifests.load("missing")
+
+
+def test_the_lab_builders_build_for_any_namespace() -> None:
+    """`lab.server`, `lab.server_authorization` and `lab.resource` default to namespace `lab`
+    and take `namespace=`; what they build is a valid 2.11 object either way, and
+    `lab.namespace` is a valid Namespace."""
+    from linkerd_conformance import lab
+
+    built = [lab.server("web", "http", namespace="other"),
+             lab.server_authorization("all", {"unauthenticated": True}, server_name="web",
+                                      namespace="other")]
+    for obj in built:
+        assert obj["metadata"]["namespace"] == "other"
+        jsonschema.Draft202012Validator(BY_KIND[obj["kind"]]).validate(obj)
+    policy = lab.resource("AuthorizationPolicy", "p", {"targetRef": {}}, namespace="other")
+    assert manifests.ref(policy) == ObjectRef("AuthorizationPolicy", "p", "other")
+    assert lab.server("web", 8080)["metadata"]["namespace"] == lab.NAMESPACE == "lab"
+    namespace = lab.namespace("other")
+    kubernetes_validate.validate(namespace, KUBERNETES, strict=True)
+    assert manifests.ref(namespace) == ObjectRef("Namespace", "other")

@@ -19,7 +19,15 @@ import pytest
 from test_targets_double import Lab, LabFactory, lab_factory
 
 from linkerd_conformance import manifests
-from linkerd_conformance.api import Client, Dest, Mesh, ObjectRef, Profile, TargetError
+from linkerd_conformance.api import (
+    Client,
+    Dest,
+    Mesh,
+    ObjectRef,
+    Profile,
+    TargetError,
+    Unsupported,
+)
 from linkerd_conformance.outcome import Verdict
 from linkerd_conformance.targets.cluster import (
     OWNED_LABEL,
@@ -204,6 +212,41 @@ def test_a_denial_is_read_from_the_probers_json_line(emojivoto: ClusterMesh) -> 
     emojivoto.apply(SERVER)  # a Server with no authorization: 2.11 denies every request
     outcome = emojivoto.probe(Client("bad", meshed=True), WEB, "http", path="/api/list")
     assert outcome.verdict is Verdict.HTTP_FORBIDDEN and outcome.status == 403
+
+
+def test_a_clients_address_is_its_prober_pods_ip(emojivoto: ClusterMesh) -> None:
+    """`client_address` places the prober pod (once) and gives the IP the API server reports,
+    the address a server sees."""
+    one = Client("bad", meshed=True, name="one")
+    address = emojivoto.client_address(one)
+    assert address == emojivoto.api.pod("bad", "one")["status"]["podIP"]
+    assert emojivoto.client_address(one) == address
+    assert emojivoto.operations["prober pods"] == 1
+    with pytest.raises(Unsupported, match="outside the cluster networks"):
+        emojivoto.client_address(Client("bad", network="outside"))
+
+
+def test_get_reads_an_object_back_as_the_api_keeps_it(emojivoto: ClusterMesh) -> None:
+    """At the kind's preferred version by default, at the one asked for otherwise; None for an
+    object that does not exist."""
+    emojivoto.apply(SERVER)
+    served = emojivoto.get("Server", "emojivoto", "web-http")
+    assert served is not None and served["spec"]["port"] == "http"
+    assert served["apiVersion"].startswith("policy.linkerd.io/")
+    assert served["metadata"]["uid"]
+    as_v1beta1 = emojivoto.get("Server", "emojivoto", "web-http",
+                               api_version="policy.linkerd.io/v1beta1")
+    assert as_v1beta1 is not None and as_v1beta1["apiVersion"] == "policy.linkerd.io/v1beta1"
+    assert emojivoto.get("Server", "emojivoto", "nothing") is None
+    assert emojivoto.get("Deployment", "emojivoto", "web")["spec"]["replicas"] == 1
+    assert emojivoto.get("Namespace", "", "emojivoto") is not None
+
+
+def test_a_cluster_mesh_declares_its_capabilities(lab: Lab) -> None:
+    """What the plugin and the helpers read, declared rather than probed with getattr."""
+    m = new_mesh(lab)
+    assert m.release is None and dict(m.operations) == {}
+    assert m.client_networks == ("pod", "node") and m.anonymous_tls is False
 
 
 def test_outside_clients_cannot_be_placed_on_a_cluster(lab: Lab) -> None:
