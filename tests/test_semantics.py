@@ -92,9 +92,11 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
         a, b = SEMANTICS[before], SEMANTICS[after]
         changed[after] = sorted(f.name for f in dataclasses.fields(Semantics)
                                 if f.name != "version" and getattr(a, f.name) != getattr(b, f.name))
-    assert changed["2.17"] == [] and changed["2.19"] == []
+    assert changed["2.17"] == ["backend_port_required"]  # F4.11
+    assert changed["2.19"] == ["policy_targets"]  # F4.3 (edge-25.5.1)
     assert changed["2.20"] == ["meshtls_deletion_bug"]  # F4.8
-    assert changed["2.18"] == ["metric_labels", "overlapping_servers"]  # F7.6, F2.14
+    # F7.6, F2.14; the bundled Gateway API CRDs move to v1.1.1 (F4.12, F4.13)
+    assert changed["2.18"] == ["metric_labels", "overlapping_servers", "served_versions"]
 
 
 def test_fault_edits_are_named_faults() -> None:
