@@ -239,6 +239,18 @@ def test_admission_refuses_a_target_of_an_unknown_kind(mesh: Mesh) -> None:
     refused(mesh, target, WEBHOOK + message)
 
 
+@pytest.mark.versions(">=2.12")
+@pytest.mark.feature("authorization-policy")
+@pytest.mark.facts("F4.3")
+def test_admission_refuses_a_namespace_target_in_another_namespace(mesh: Mesh) -> None:
+    """A policy may target only its own Namespace: naming `lab-other` from `lab` is refused."""
+    lab.deploy(mesh, web())
+    other = lab.resource("AuthorizationPolicy", "other-ns", {
+        "targetRef": {"kind": "Namespace", "name": "lab-other"},
+        "requiredAuthenticationRefs": []})
+    refused(mesh, other, WEBHOOK + "cannot target another namespace: lab-other")
+
+
 @pytest.mark.versions("2.12-2.15")
 @pytest.mark.feature("authorization-policy")
 @pytest.mark.facts("F4.3")
