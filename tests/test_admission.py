@@ -279,7 +279,8 @@ def test_authorization_policy_rules() -> None:
     cases = {
         WEBHOOK + "cannot target another namespace: bad":
             authz({"kind": "Namespace", "name": "bad"}, SA),
-        WEBHOOK + "invalid targetRef kind: Pod": authz({"kind": "Pod", "name": "x"}),
+        WEBHOOK + "unsupported authorization target type: Pod":  # 2.19+ (F4.3)
+            authz({"kind": "Pod", "name": "x"}),
         WEBHOOK + "only a single MeshTLSAuthentication may be set": authz(SRV, MTLS, MTLS),
         WEBHOOK + "only a single ServiceAccount may be set": authz(SRV, SA, SA),
         WEBHOOK + "a MeshTLSAuthentication and ServiceAccount may not be set together":
@@ -313,3 +314,100 @@ def test_network_authentication_rules() -> None:
     admit(policy("NetworkAuthentication", {"networks": [{"cidr": "0.0.0.0/0"}]}), V212)
     assert refused(policy("NetworkAuthentication", {"networks": []}), V220) == (
         WEBHOOK + "at least one network must be specified")
+
+
+# --- AuthorizationPolicy targets and routes (F4.1, F4.3, F4.11-F4.13) ---------------------
+
+GW = "gateway.networking.k8s.io"
+V214, V215, V217, V219 = (Profile(v) for v in ("2.14", "2.15", "2.17", "2.19"))
+
+
+def route(api: str = "policy.linkerd.io/v1beta1", kind: str = "HTTPRoute",
+          parents: list[dict[str, Any]] | None = None, **rule: Any) -> dict[str, Any]:
+    return {"apiVersion": api, "kind": kind,
+            "metadata": {"name": "r", "namespace": "emojivoto"},
+            "spec": {"parentRefs": parents if parents is not None else [
+                {"group": "policy.linkerd.io", "kind": "Server", "name": "web-http"}],
+                "rules": [rule]}}
+
+
+def test_policy_targets_per_version() -> None:
+    """2.12-2.18 list the target kinds (GRPCRoute from 2.16); 2.19+ take the index's kinds,
+    Gateway API HTTPRoutes included, and word a bad kind as the index does; the kind is judged
+    after the authentication rules there."""
+    gw_http = {"group": GW, "kind": "HTTPRoute", "name": "r"}
+    grpc = {"group": GW, "kind": "GRPCRoute", "name": "r"}
+    for profile in (V214, V218):
+        assert refused(authz(gw_http), profile) == (
+            WEBHOOK + f"invalid targetRef kind: HTTPRoute.{GW}")
+    for profile in (V219, V220):
+        admit(authz(gw_http), profile)
+    assert refused(authz(grpc), V215) == WEBHOOK + f"invalid targetRef kind: GRPCRoute.{GW}"
+    for profile in (V216, V218, V220):
+        admit(authz(grpc), profile)
+    pod = {"kind": "Pod", "name": "x"}
+    assert refused(authz(pod), V218) == WEBHOOK + "invalid targetRef kind: Pod"
+    assert refused(authz(pod, MTLS, MTLS), V218) == WEBHOOK + "invalid targetRef kind: Pod"
+    assert refused(authz(pod, MTLS, MTLS), V220) == (
+        WEBHOOK + "only a single MeshTLSAuthentication may be set")
+
+
+def test_httproute_versions_per_release() -> None:
+    """F4.1: v1alpha1 and v1beta1 in 2.12, v1beta2 from 2.13, v1beta3 from 2.14."""
+    for version in KNOWN_VERSIONS:
+        for api, first in (("v1alpha1", "2.12"), ("v1beta1", "2.12"), ("v1beta2", "2.13"),
+                           ("v1beta3", "2.14")):
+            obj = route(f"policy.linkerd.io/{api}")
+            if Profile(version).at_least(first):
+                admit(obj, Profile(version))
+            else:
+                assert refused(obj, Profile(version)) == (
+                    f'no matches for kind "HTTPRoute" in version "policy.linkerd.io/{api}"')
+
+
+RELATIVE = WEBHOOK + ('HttpPathMatch paths must be absolute (begin with `/`); "foo/bar" is not '
+                      "an absolute path")
+
+
+def test_relative_route_paths() -> None:
+    """Every release refuses a relative Exact or PathPrefix path in the versions its webhook
+    is registered for: 2.12-2.14 only v1alpha1 and v1beta1 (destination-rbac.yaml), so a
+    v1beta2/v1beta3 route skips it there; every version from 2.15."""
+    for kind in ("Exact", "PathPrefix"):
+        obj = route(matches=[{"path": {"type": kind, "value": "foo/bar"}}])
+        for profile in (V212, V214, V220):
+            assert refused(obj, profile) == RELATIVE
+    beta3 = route("policy.linkerd.io/v1beta3",
+                  matches=[{"path": {"type": "Exact", "value": "foo/bar"}}])
+    admit(beta3, V214)
+    assert refused(beta3, V215) == RELATIVE
+    admit(route(matches=[{"path": {"type": "RegularExpression", "value": "foo.*"}}]), V220)
+
+
+def test_route_parents_and_backends() -> None:
+    """2.12: every parentRef of a policy.linkerd.io HTTPRoute must be a Server; 2.17+: a
+    Gateway API route's Service backendRef needs a port."""
+    to_service = route(parents=[{"group": "core", "kind": "Service", "name": "web-svc",
+                                 "port": 80}])
+    assert refused(to_service, V212) == (
+        WEBHOOK + "policy.linkerd.io HTTPRoutes must target only Server resources")
+    admit(to_service, V213)
+    no_port = route(f"{GW}/v1beta1", backendRefs=[{"name": "web-svc"}])
+    admit(no_port, V216)
+    assert refused(no_port, V217) == WEBHOOK + "invalid backendRef"
+    admit(route(f"{GW}/v1beta1", backendRefs=[{"name": "web-svc", "port": 80}]), V217)
+    admit(route(f"{GW}/v1beta1", backendRefs=[{"kind": "Other", "group": "x.io",
+                                                 "name": "o"}]), V220)
+
+
+def test_gateway_api_route_kinds_per_release() -> None:
+    """Gateway API HTTPRoute from 2.14 (v1beta1), GRPCRoute from 2.16 (v1alpha2; v1 from
+    2.18), as Linkerd's CRD bundle serves them."""
+    assert refused(route(f"{GW}/v1beta1"), V213) == (
+        f'no matches for kind "HTTPRoute" in version "{GW}/v1beta1"')
+    admit(route(f"{GW}/v1beta1"), V214)
+    grpc = route(f"{GW}/v1alpha2", kind="GRPCRoute")
+    assert "no matches" in refused(grpc, V215)
+    admit(grpc, V216)
+    assert "no matches" in refused(route(f"{GW}/v1", kind="GRPCRoute"), V217)
+    admit(route(f"{GW}/v1", kind="GRPCRoute"), V218)

@@ -22,6 +22,7 @@ from linkerd_conformance import (
     CONNECTION_CLOSED,
     GRPC_OK,
     GRPC_PERMISSION_DENIED,
+    NOT_FOUND,
     Profile,
     expectations,
     facts,
@@ -92,9 +93,11 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
         a, b = SEMANTICS[before], SEMANTICS[after]
         changed[after] = sorted(f.name for f in dataclasses.fields(Semantics)
                                 if f.name != "version" and getattr(a, f.name) != getattr(b, f.name))
-    assert changed["2.17"] == [] and changed["2.19"] == []
+    assert changed["2.17"] == ["backend_port_required"]  # F4.11
+    assert changed["2.19"] == ["policy_targets"]  # F4.3 (edge-25.5.1)
     assert changed["2.20"] == ["meshtls_deletion_bug"]  # F4.8
-    assert changed["2.18"] == ["metric_labels", "overlapping_servers"]  # F7.6, F2.14
+    # F7.6, F2.14; the bundled Gateway API CRDs move to v1.1.1 (F4.12, F4.13)
+    assert changed["2.18"] == ["metric_labels", "overlapping_servers", "served_versions"]
 
 
 def test_fault_edits_are_named_faults() -> None:
@@ -193,7 +196,19 @@ ROWS = (
     ("undeclared port refused at accept", "undeclared_ports_discovered",
      "HTTP to an undeclared port under deny: closed, or 403"),
     ("accessPolicy", "access_policy", "a v1beta3 Server with accessPolicy all-unauthenticated"),
+    ("Gateway API HTTPRoutes read", "gateway_routes",
+     "a request matching no route of a Gateway API HTTPRoute on the Server: 404, or 403"),
+    ("Gateway API HTTPRoute targets", "policy_targets",
+     "an open AuthorizationPolicy targeting that route: refused, or it admits"),
 )
+
+
+def gateway_route(kind: str = "HTTPRoute") -> dict[str, Any]:
+    return {"apiVersion": f"{expectations.GATEWAY_GROUP}/v1beta1", "kind": kind,
+            "metadata": {"name": "r", "namespace": "app"},
+            "spec": {"parentRefs": [{"group": "policy.linkerd.io", "kind": "Server",
+                                     "name": "srv"}],
+                     "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}]}]}}
 
 
 @pytest.mark.parametrize("version", KNOWN_VERSIONS)
@@ -226,6 +241,22 @@ def test_record_agrees_with_expectations(version: str) -> None:
     if "v1beta3" in s.served_versions["Server"]:
         e = ask(version, [server("v1beta3", accessPolicy="all-unauthenticated")])
         assert (e.authorization is not None) == s.access_policy, e
+    # Gateway API HTTPRoutes with a Server parent (F4.12), and as policy targets (F4.3)
+    if version != "2.11":
+        e = ask(version, [server(), gateway_route()], path="/other")
+        assert (e.expected == NOT_FOUND) == ("HTTPRoute" in s.gateway_routes), e
+    if "HTTPRoute" in s.gateway_routes:
+        target = {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy",
+                  "metadata": {"name": "p", "namespace": "app"},
+                  "spec": {"targetRef": {"group": expectations.GATEWAY_GROUP,
+                                         "kind": "HTTPRoute", "name": "r"},
+                           "requiredAuthenticationRefs": []}}
+        try:
+            admitted = ask(version, [server(), gateway_route(), target],
+                           path="/api/x").authorization is not None
+        except ValueError:  # expectations: admission refuses the policy
+            admitted = False
+        assert admitted == (s.policy_targets == "index"), version
 
 
 def test_rows_compared_name_record_fields() -> None:

@@ -48,9 +48,11 @@ from linkerd_conformance.prober.__main__ import (
 from linkerd_conformance.prober.held import serve_session
 from linkerd_conformance.reference.admission import WEBHOOK, AdmissionError, admit
 from linkerd_conformance.reference.mesh import ReferenceMesh
+from linkerd_conformance.reference.store import stored_kind
 from linkerd_conformance.reference.workloads import PROXY, PodRuntime, template_hash
 
 POLICY = "policy.linkerd.io"
+GATEWAY = "gateway.networking.k8s.io"
 PROBER_REPOSITORY_SUFFIX = "linkerd-conformance/prober"
 PROBER_LABEL = ("app.kubernetes.io/name", "linkerd-conformance-prober")
 CONTROL_PLANE_NS = "linkerd"
@@ -59,7 +61,8 @@ CONTROL_PLANE_NS = "linkerd"
 REFERENCE_KINDS = {("", "Namespace"), ("", "Service"), ("", "ServiceAccount"),
                    ("apps", "Deployment")} | {
     (POLICY, k) for k in ("Server", "ServerAuthorization", "AuthorizationPolicy",
-                          "MeshTLSAuthentication", "NetworkAuthentication", "HTTPRoute")}
+                          "MeshTLSAuthentication", "NetworkAuthentication", "HTTPRoute")} | {
+    (GATEWAY, k) for k in ("HTTPRoute", "GRPCRoute")}  # inbound routes (F4.12, F4.13)
 #: Namespaces every cluster has.
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 WATCH_TICK = 0.05  # how often a watch looks for changes, in seconds
@@ -939,7 +942,7 @@ class ApiServer:
             if ns != CONTROL_PLANE_NS or rt.kind != "Deployment":
                 store_ns = None if ns is None else ("" if not rt.namespaced else ns)
                 raw += [self._render_reference(rt, o)
-                        for o in self.mesh.store.list(rt.kind, store_ns)]
+                        for o in self.mesh.store.list(stored_kind(rt.group, rt.kind), store_ns)]
         else:
             raw = self._side_list(rt, ns)
         out = []
@@ -1359,7 +1362,7 @@ class ApiServer:
 
     def _exists(self, rt: RType, ns: str | None, name: str) -> bool:
         if self._in_reference(rt, ns):
-            return self.mesh.store.get(rt.kind, ns or "", name) is not None
+            return self.mesh.store.get(stored_kind(rt.group, rt.kind), ns or "", name) is not None
         with self._lock:
             return (rt.group, rt.kind, ns or "", name) in self._side
 
@@ -1426,7 +1429,7 @@ class ApiServer:
         if not self._exists(rt, ns, name):
             raise not_found(rt, name)
         if self._in_reference(rt, ns):
-            current = self.mesh.store.get(rt.kind, ns or "", name)
+            current = self.mesh.store.get(stored_kind(rt.group, rt.kind), ns or "", name)
             assert current is not None
             pmeta = dict(patch.get("metadata") or {})
             annotations, labels = pmeta.pop("annotations", None), pmeta.pop("labels", None)
@@ -1440,9 +1443,11 @@ class ApiServer:
                         merged["metadata"].pop(field, None)
                     self.mesh.apply(merged)
                 if annotations:
-                    self.mesh.annotate(ObjectRef(rt.kind, name, ns), annotations)
+                    self.mesh.annotate(ObjectRef(stored_kind(rt.group, rt.kind), name, ns),
+                                       annotations)
                 if labels:
-                    self.mesh.store.patch_metadata(rt.kind, ns or "", name, labels=labels)
+                    self.mesh.store.patch_metadata(stored_kind(rt.group, rt.kind), ns or "", name,
+                                                  labels=labels)
             except TargetError as e:
                 raise refusal(str(e), rt, name) from None
         else:
@@ -1480,7 +1485,7 @@ class ApiServer:
                 spec = removed.get("spec") or {}
                 kind = (spec.get("names") or {}).get("kind", "")
                 if (spec.get("group"), kind) in REFERENCE_KINDS:  # its objects go with it
-                    for o in self.mesh.store.list(kind):
+                    for o in self.mesh.store.list(stored_kind(str(spec.get("group")), kind)):
                         self.mesh.delete(o)
         details: dict[str, Any] = {"name": name, "kind": rt.plural,
                                    "uid": obj["metadata"].get("uid", "")}

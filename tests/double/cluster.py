@@ -98,6 +98,32 @@ def policy_crds(profile: Profile) -> list[dict[str, Any]]:
     return out
 
 
+GATEWAY = "gateway.networking.k8s.io"
+
+
+def gateway_crds(profile: Profile) -> list[dict[str, Any]]:
+    """The Gateway API route CRDs an installed Linkerd finds (bundled 2.14-2.18, required from
+    2.19), with the versions the reference serves (F4.12, F4.13)."""
+    out = []
+    for kind in ("HTTPRoute", "GRPCRoute"):
+        versions = served_versions(f"{kind}.{GATEWAY}", profile)
+        if not versions:
+            continue
+        plural = f"{kind.lower()}s"
+        out.append({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{GATEWAY}"},
+            "spec": {"group": GATEWAY, "scope": "Namespaced",
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
+                               "listKind": f"{kind}List"},
+                     "versions": [{"name": v, "served": True, "storage": i == 0,
+                                   "schema": {"openAPIV3Schema": {
+                                       "type": "object",
+                                       "x-kubernetes-preserve-unknown-fields": True}}}
+                                  for i, v in enumerate(versions)]}})
+    return out
+
+
 def linkerd_config(profile: Profile, cluster_networks: Iterable[str], cluster_default: str,
                    release: str) -> dict[str, Any]:
     """The `linkerd-config` ConfigMap: its `values` key holds the chart's values (YAML)."""
@@ -190,7 +216,8 @@ class ClusterDouble:
 
     def install_linkerd(self) -> None:
         """What an installed Linkerd leaves in the API: its CRDs, namespace and config."""
-        for obj in [*policy_crds(self.profile), *control_plane(self.release),
+        for obj in [*policy_crds(self.profile), *gateway_crds(self.profile),
+                    *control_plane(self.release),
                     linkerd_config(self.profile, self.reference.cluster_networks,
                                    self.reference.workloads.cluster_default, self.release)]:
             self.apiserver.apply(obj)
