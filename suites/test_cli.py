@@ -62,7 +62,7 @@ def authz_table(text: str) -> tuple[list[str], list[tuple[str, ...]]]:
             rows.append(tuple(line.split()))
             continue
         bounds = [*starts[1:], len(line) + 1]
-        rows.append(tuple(line[s:e].strip() for s, e in zip(starts, bounds)))
+        rows.append(tuple(line[s:e].strip() for s, e in zip(starts, bounds, strict=True)))
     return headers, rows
 
 

@@ -92,7 +92,8 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
         a, b = SEMANTICS[before], SEMANTICS[after]
         changed[after] = sorted(f.name for f in dataclasses.fields(Semantics)
                                 if f.name != "version" and getattr(a, f.name) != getattr(b, f.name))
-    assert changed["2.17"] == [] and changed["2.19"] == []
+    assert changed["2.17"] == []
+    assert changed["2.19"] == ["gateway_api_bundled"]  # F9.10
     assert changed["2.20"] == ["meshtls_deletion_bug"]  # F4.8
     assert changed["2.18"] == ["metric_labels", "overlapping_servers"]  # F7.6, F2.14
 
@@ -231,3 +232,16 @@ def test_record_agrees_with_expectations(version: str) -> None:
 def test_rows_compared_name_record_fields() -> None:
     fields = {f.name for f in dataclasses.fields(Semantics)}
     assert {row[1] for row in ROWS} <= fields
+
+
+@pytest.mark.parametrize("version", KNOWN_VERSIONS)
+def test_cli_fields_agree_with_expectations(version: str) -> None:
+    """The CLI fields (section 9, F1.15-F1.17) against expectations.cli_facts."""
+    s, e = SEMANTICS[version], expectations.cli_facts(version)
+    assert s.authz_columns == e.authz_columns  # F9.1
+    assert s.diagnostics_policy == e.diagnostics_policy  # F9.3
+    assert s.default_policy_value == e.default_policy_value  # F1.15, F1.16
+    assert s.crds_with_control_plane == e.crds_with_control_plane  # F9.8, F9.9
+    assert s.gateway_api_bundled == e.gateway_api_bundled  # F9.10
+    assert (",".join(s.probe_networks) or None) == e.probe_networks  # F1.17
+    assert s.serves("AuthorizationPolicy") == e.allow_scrapes  # F9.6
