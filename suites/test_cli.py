@@ -305,6 +305,26 @@ def test_the_gateway_api_crds_are_bundled_from_2_14_to_2_18_only(mesh: Mesh) -> 
     assert bundled == cli_facts(mesh.profile.version).gateway_api_bundled, sorted(crds)
 
 
+# ---- linkerd inject (F9.11)
+
+
+@pytest.mark.facts("F9.11")
+@pytest.mark.versions(">=2.12")
+def test_inject_default_inbound_policy_sets_the_injected_pods_default(mesh: Mesh) -> None:
+    """`linkerd inject --default-inbound-policy deny` annotates the pod template with
+    `config.linkerd.io/default-inbound-policy: deny`, so the injected server refuses the meshed
+    client the cluster's all-unauthenticated default would admit."""
+    objs = lab.objects()
+    server = [o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "server"]
+    result = ok(mesh.linkerd("inject", "--ignore-cluster", "--default-inbound-policy", "deny",
+                             "-", input=yaml.safe_dump_all(server)))
+    injected = [d for d in yaml.safe_load_all(result.stdout) if isinstance(d, dict)]
+    annotations = injected[0]["spec"]["template"]["metadata"].get("annotations") or {}
+    assert annotations.get("config.linkerd.io/default-inbound-policy") == "deny", annotations
+    lab.deploy(mesh, [*(o for o in objs if o not in server), *injected])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
 # ---- linkerd viz allow-scrapes (F9.6)
 
 

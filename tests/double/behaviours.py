@@ -263,6 +263,15 @@ BEHAVIOURS: list[Behaviour] = [
               "l.252-258; linkerd/linkerd2@stable-2.12.0:charts/linkerd-control-plane/"
               "templates/destination.yaml l.262-269; linkerd/linkerd2@version-2.16 and "
               "@version-2.20 likewise (l.324-333, l.348-358); F1.17"),
+    Behaviour("linkerd-inject-default-inbound-policy", "linkerd", "2.12+",
+              "`inject [--default-inbound-policy P] -` prints the input with each pod template "
+              "annotated `linkerd.io/inject: enabled` and, when P is not the default, "
+              "`config.linkerd.io/default-inbound-policy: P` (Namespaces are annotated the "
+              "same way); the report (`deployment \"x\" injected`) goes to stderr; 2.11 has "
+              "no such flag",
+              "linkerd/linkerd2@stable-2.12.0:cli/cmd/inject.go l.182-206, 485-486; "
+              "linkerd/linkerd2@stable-2.12.0:pkg/inject/inject.go (AnnotateNamespace); "
+              "commit 9c0d457ab (#7428); F9.11"),
     Behaviour("linkerd-viz-allow-scrapes", "linkerd", "2.12+",
               "`viz allow-scrapes -n NS` (namespace required) prints Server proxy-admin "
               "(linkerd-admin, pods with linkerd.io/control-plane-ns; v1beta1, v1beta2 at 2.15, "

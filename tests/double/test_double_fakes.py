@@ -575,3 +575,28 @@ def test_linkerd_install_policy_args_and_allow_scrapes(env):
         ("Server", "proxy-admin"), ("HTTPRoute", "proxy-metrics"), ("HTTPRoute", "proxy-probes"),
         ("AuthorizationPolicy", "prometheus-scrape"), ("AuthorizationPolicy", "proxy-probes")]
     assert docs[0]["apiVersion"] == "policy.linkerd.io/v1beta3"
+
+
+@covers("linkerd-inject-default-inbound-policy")
+def test_linkerd_inject_default_inbound_policy(env, tmp_path):
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {}}}}
+    manifest = tmp_path / "in.yaml"
+    manifest.write_text(yaml.safe_dump(dep))
+
+    def inject(*flags: str) -> subprocess.CompletedProcess:
+        env_ = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env_.update(CLUSTER_DOUBLE_STATE=str(env.state_file), KUBECONFIG=str(env.kubeconfig))
+        with manifest.open() as stdin:
+            return subprocess.run([str(FAKEBIN / "linkerd"), "inject", *flags, "-"],
+                                  stdin=stdin, capture_output=True, text=True, env=env_,
+                                  timeout=60)
+
+    done = inject("--ignore-cluster", "--default-inbound-policy", "deny")
+    assert done.returncode == 1 and "unknown flag: --default-inbound-policy" in done.stderr
+    env.state({"linkerd_version": "stable-2.12.6"})
+    done = inject("--ignore-cluster", "--default-inbound-policy", "deny")
+    [out] = [d for d in yaml.safe_load_all(done.stdout) if d]
+    assert out["spec"]["template"]["metadata"]["annotations"] == {
+        "config.linkerd.io/default-inbound-policy": "deny", "linkerd.io/inject": "enabled"}
+    assert 'deployment "web" injected' in done.stderr

@@ -877,11 +877,13 @@ class Linkerd:
             self.diagnostics(rest)
         if cmd == "authz":
             self.authz(rest)
+        if cmd == "inject":
+            self.inject(rest)
         if cmd == "viz" and rest[:1] == ["allow-scrapes"]:
             self.allow_scrapes(rest[1:])
         if cmd.startswith("-"):
             cobra_flag_error("linkerd", f"unknown flag: {cmd.partition('=')[0]}")
-        if cmd in ("upgrade", "uninstall", "inject", "viz", "multicluster",
+        if cmd in ("upgrade", "uninstall", "viz", "multicluster",
                    "identity", "profile", "prune", "completion", "doc", "uninject"):
             not_modelled("linkerd", self.args)
         cobra_unknown_command("linkerd", cmd)
@@ -1192,6 +1194,45 @@ class Linkerd:
                                            for s in sels)]
         done(err=f"Error: invalid resource: {resource}\n", rc=1)
         return []
+
+    # ---- inject
+    def inject(self, rest: list[str]):
+        """linkerd-inject-default-inbound-policy: cli/cmd/inject.go at stable-2.12.0 (l.182-206,
+        485-486): pod templates get `linkerd.io/inject: enabled` and the config annotations
+        of the flags that differ from the defaults; Namespaces are annotated likewise."""
+        spec = {"--ignore-cluster": "bool", "--manual": "bool"}
+        if self.minor >= 12:
+            spec["--default-inbound-policy"] = "str"
+        flags, pos = parse_flags("linkerd inject", rest, spec)
+        if pos != ["-"]:
+            not_modelled("linkerd", self.args)
+        policy = flags.get("--default-inbound-policy")
+        valid = CORE_POLICIES + (["audit"] if self.minor >= 16 else [])
+        if policy is not None and policy not in valid:
+            self.fail("linkerd inject", "--default-inbound-policy must be one of: "
+                      f"{', '.join(valid)} (got {policy})")
+        overrides = {"config.linkerd.io/default-inbound-policy": policy} if policy not in (
+            None, "all-unauthenticated") else {}
+        out, report = [], []
+        for doc in yaml.safe_load_all(sys.stdin.read()):
+            if not isinstance(doc, dict):
+                continue
+            kind, name = doc.get("kind", ""), (doc.get("metadata") or {}).get("name", "")
+            if kind == "Namespace":
+                doc.setdefault("metadata", {}).setdefault("annotations", {}).update(
+                    {"linkerd.io/inject": "enabled", **overrides})
+                report.append(f'namespace "{name}" annotated')
+            spec_ = doc.get("spec") or {}
+            template = (spec_.get("jobTemplate") or {}).get("spec", {}).get("template") \
+                if kind == "CronJob" else spec_.get("template")
+            if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
+                        "CronJob") and isinstance(template, dict):
+                template.setdefault("metadata", {}).setdefault("annotations", {}).update(
+                    {**overrides, "linkerd.io/inject": "enabled"})
+                report.append(f'{kind.lower()} "{name}" injected')
+            out.append(doc)
+        done("".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in out),
+             "\n" + "".join(r + "\n" for r in report) + "\n")
 
     # ---- viz allow-scrapes
     def allow_scrapes(self, rest: list[str]):
