@@ -305,6 +305,25 @@ def test_the_gateway_api_crds_are_bundled_from_2_14_to_2_18_only(mesh: Mesh) -> 
     assert bundled == cli_facts(mesh.profile.version).gateway_api_bundled, sorted(crds)
 
 
+# ---- linkerd check (F9.7)
+
+
+@pytest.mark.facts("F9.7")
+def test_linkerd_check_takes_the_versions_flags(mesh: Mesh) -> None:
+    """`linkerd check -o` takes table, json or short (and refuses anything else before
+    checking); `--crds`, only the CRD checks, came with 2.12."""
+    refused = mesh.linkerd("check", "-o", "basic-table")
+    assert refused.rc != 0 and ("Invalid output type 'basic-table'. Supported output types "
+                                "are: json, table, short") in refused.stderr, str(refused)
+    crds = mesh.linkerd("check", "--crds", "-o", "json")
+    if not cli_facts(mesh.profile.version).check_crds:
+        assert crds.rc != 0 and "unknown flag: --crds" in crds.stderr, str(crds)
+        return
+    report = json.loads(ok(crds).stdout)
+    names = [c["categoryName"] for c in report["categories"]]
+    assert "linkerd-crd" in names and "linkerd-existence" not in names, names
+
+
 # ---- linkerd inject (F9.11)
 
 

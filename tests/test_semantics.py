@@ -245,3 +245,4 @@ def test_cli_fields_agree_with_expectations(version: str) -> None:
     assert s.gateway_api_bundled == e.gateway_api_bundled  # F9.10
     assert (",".join(s.probe_networks) or None) == e.probe_networks  # F1.17
     assert s.serves("AuthorizationPolicy") == e.allow_scrapes  # F9.6
+    assert s.check_crds_flag == e.check_crds  # F9.7

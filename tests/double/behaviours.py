@@ -272,6 +272,16 @@ BEHAVIOURS: list[Behaviour] = [
               "linkerd/linkerd2@stable-2.12.0:cli/cmd/inject.go l.182-206, 485-486; "
               "linkerd/linkerd2@stable-2.12.0:pkg/inject/inject.go (AnnotateNamespace); "
               "commit 9c0d457ab (#7428); F9.11"),
+    Behaviour("linkerd-check-flags", "linkerd", "2.11 / 2.12+",
+              "check takes --pre, --proxy, -n, --wait, -o table|json|short (anything else: "
+              "\"Validation error when executing check command: Invalid output type 'X'. "
+              "Supported output types are: json, table, short\"), --linkerd-cni-enabled, "
+              "--expected-version; 2.12+ also --crds, which runs only the base checks and the "
+              "`linkerd-crd` category",
+              L11 + "cli/cmd/check.go l.51-79; " + L12 + "cli/cmd/check.go l.128-161; "
+              "commit be2733b2b (#8499, first in edge-22.6.1); "
+              + L12 + "pkg/healthcheck/healthcheck.go:72 (LinkerdCRDChecks = \"linkerd-crd\"); "
+              "F9.7"),
     Behaviour("linkerd-viz-allow-scrapes", "linkerd", "2.12+",
               "`viz allow-scrapes -n NS` (namespace required) prints Server proxy-admin "
               "(linkerd-admin, pods with linkerd.io/control-plane-ns; v1beta1, v1beta2 at 2.15, "

@@ -600,3 +600,19 @@ def test_linkerd_inject_default_inbound_policy(env, tmp_path):
     assert out["spec"]["template"]["metadata"]["annotations"] == {
         "config.linkerd.io/default-inbound-policy": "deny", "linkerd.io/inject": "enabled"}
     assert 'deployment "web" injected' in done.stderr
+
+
+@covers("linkerd-check-flags")
+def test_linkerd_check_flags(env):
+    env.api.add_crds(["servers.policy.linkerd.io"])
+    done = env.run("linkerd", "check", "-o", "basic")
+    assert done.returncode == 1 and "Invalid output type 'basic'" in done.stderr
+    done = env.run("linkerd", "check", "--crds")
+    assert done.returncode == 1 and "unknown flag: --crds" in done.stderr
+    env.state({"linkerd_version": "stable-2.12.6"})
+    env.api.add_crds([f"{k}.policy.linkerd.io" for k in (
+        "servers", "serverauthorizations", "authorizationpolicies", "meshtlsauthentications",
+        "networkauthentications", "httproutes")] + ["serviceprofiles.linkerd.io"])
+    done = env.run("linkerd", "check", "--crds", "-o", "json")
+    names = [c["categoryName"] for c in json.loads(done.stdout)["categories"]]
+    assert names[-1] == "linkerd-crd" and "linkerd-existence" not in names, done.stdout

@@ -1288,13 +1288,18 @@ class Linkerd:
 
     # ---- check
     def check(self, rest: list[str]):
-        flags, pos = parse_flags("linkerd check", rest, {
-            "--pre": "bool", "--wait": "str", "-o": "str", "--output": "str", "--proxy": "bool",
-            "-n": "str", "--namespace": "str", "--expected-version": "str",
-            "--linkerd-cni-enabled": "bool", "--crds": "bool"})
+        spec = {"--pre": "bool", "--wait": "str", "-o": "str", "--output": "str",
+                "--proxy": "bool", "-n": "str", "--namespace": "str",
+                "--expected-version": "str", "--linkerd-cni-enabled": "bool"}
+        if self.minor >= 12:  # linkerd-check-flags: --crds from edge-22.6.1 (#8499)
+            spec["--crds"] = "bool"
+        flags, pos = parse_flags("linkerd check", rest, spec)
         if pos:
             self.fail("linkerd check", f'unknown command "{pos[0]}" for "linkerd check"')
         output = flags.get("-o") or flags.get("--output") or "table"
+        if output not in ("table", "json", "short"):  # linkerd-check-flags (validate)
+            self.fail("linkerd check", "Validation error when executing check command: Invalid "
+                      f"output type '{output}'. Supported output types are: json, table, short")
         server = self.server("linkerd check")
         hint = (f"https://linkerd.io/2.{self.minor}/checks/#"
                 if self.release.startswith("stable-") else "https://linkerd.io/2/checks/#")
@@ -1348,8 +1353,8 @@ class Linkerd:
                 missing = [n for n in crds_of(self.minor) if "gateway" not in n
                            and not self.crd_present(server, n)]
                 err = ("missing " + ", ".join(missing)) if missing else None
-                if not add("linkerd-crds", "control plane CustomResourceDefinitions exist",
-                           err, "l5d-existence-crd"):
+                if not add("linkerd-crd", "control plane CustomResourceDefinitions exist",
+                           err, "l5d-existence-crd") or flags.get("--crds"):
                     self.print_check(results, output, hint)
             values = self.config_values(server)
             add("linkerd-existence", "'linkerd-config' config map exists",
