@@ -22,9 +22,10 @@ from linkerd_conformance import (
     OK,
     Mesh,
     TargetError,
+    expect,
     lab,
+    wait_for,
 )
-from linkerd_conformance.waiting import expect, wait_for
 
 pytestmark = [pytest.mark.conformance]
 

@@ -94,7 +94,7 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
         changed[after] = sorted(f.name for f in dataclasses.fields(Semantics)
                                 if f.name != "version" and getattr(a, f.name) != getattr(b, f.name))
     assert changed["2.17"] == ["backend_port_required"]  # F4.11
-    assert changed["2.19"] == ["policy_targets"]  # F4.3 (edge-25.5.1)
+    assert changed["2.19"] == ["gateway_api_bundled", "policy_targets"]  # F9.10, F4.3
     assert changed["2.20"] == ["meshtls_deletion_bug"]  # F4.8
     # F7.6, F2.14; the bundled Gateway API CRDs move to v1.1.1 (F4.12, F4.13)
     assert changed["2.18"] == ["metric_labels", "overlapping_servers", "served_versions"]
@@ -262,3 +262,17 @@ def test_record_agrees_with_expectations(version: str) -> None:
 def test_rows_compared_name_record_fields() -> None:
     fields = {f.name for f in dataclasses.fields(Semantics)}
     assert {row[1] for row in ROWS} <= fields
+
+
+@pytest.mark.parametrize("version", KNOWN_VERSIONS)
+def test_cli_fields_agree_with_expectations(version: str) -> None:
+    """The CLI fields (section 9, F1.15-F1.17) against expectations.cli_facts."""
+    s, e = SEMANTICS[version], expectations.cli_facts(version)
+    assert s.authz_columns == e.authz_columns  # F9.1
+    assert s.diagnostics_policy == e.diagnostics_policy  # F9.3
+    assert s.default_policy_value == e.default_policy_value  # F1.15, F1.16
+    assert s.crds_with_control_plane == e.crds_with_control_plane  # F9.8, F9.9
+    assert s.gateway_api_bundled == e.gateway_api_bundled  # F9.10
+    assert (",".join(s.probe_networks) or None) == e.probe_networks  # F1.17
+    assert s.serves("AuthorizationPolicy") == e.allow_scrapes  # F9.6
+    assert s.check_crds_flag == e.check_crds  # F9.7

@@ -97,3 +97,22 @@ def test_namespaces_the_run_does_not_own_are_not_touched(make_lab: LabFactory) -
     assert {k.split("/")[0] for k in bundle} == {"emojivoto"}
     fresh = new_mesh(make_lab("2.12", linkerd_installed=True), run_id="r2")
     assert fresh.diagnostics(["emojivoto"]) == {}
+
+
+def test_mesh_linkerd_runs_the_clusters_cli_and_returns_refusals(make_lab: LabFactory) -> None:
+    """`ClusterMesh.linkerd` is the run's `linkerd` against the cluster: its output and exit
+    code, a refusal included (the CLI checks judge it); it never raises for a non-zero exit."""
+    m = owned_mesh(make_lab, "2.12")
+    m.apply({"apiVersion": "policy.linkerd.io/v1beta1", "kind": "Server",
+             "metadata": {"name": "web-http", "namespace": "emojivoto"},
+             "spec": {"podSelector": {"matchLabels": {"app": "web-svc"}}, "port": "http"}})
+    listed = m.linkerd("authz", "-n", "emojivoto", "deploy/web")
+    assert listed.rc == 0 and listed.stdout.split() == [
+        "ROUTE", "SERVER", "AUTHORIZATION_POLICY", "SERVER_AUTHORIZATION"], listed
+    [web] = m.pods("emojivoto")
+    served = m.linkerd("diagnostics", "policy", "-n", "emojivoto", web.name, "8080")
+    assert yaml.safe_load(served.stdout)["labels"] == {
+        "group": "policy.linkerd.io", "kind": "server", "name": "web-http"}, served
+    refused = m.linkerd("install", "--ignore-cluster", "--default-inbound-policy", "open")
+    assert refused.rc == 1 and refused.argv[-1] == "open"
+    assert "--default-inbound-policy must be one of" in refused.stderr

@@ -47,6 +47,7 @@ from linkerd_conformance.prober.__main__ import (
 )
 from linkerd_conformance.prober.held import serve_session
 from linkerd_conformance.reference.admission import WEBHOOK, AdmissionError, admit
+from linkerd_conformance.reference.cli import inbound_server
 from linkerd_conformance.reference.mesh import ReferenceMesh
 from linkerd_conformance.reference.store import stored_kind
 from linkerd_conformance.reference.workloads import PROXY, PodRuntime, template_hash
@@ -864,8 +865,11 @@ class ApiServer:
             if what == ["metrics"]:
                 return 200, rt.proxy.metrics.render()
             if len(what) == 2 and what[0] == "policy" and what[1].isdigit():
-                policy = rt.proxy.policy(int(what[1]))
-                return 200, yaml.safe_dump(_plain(policy), sort_keys=False)
+                # what the policy controller's gRPC API serves for the port, as the
+                # InboundServer message (the fake `linkerd diagnostics policy` prints it)
+                policy = self.mesh.controller.policy_for(rt, int(what[1]))
+                served = inbound_server(policy, self.mesh.cluster_networks)
+                return 200, yaml.safe_dump(served, sort_keys=False)
         raise NO_RESOURCE
 
     # ---- objects: where they live ----

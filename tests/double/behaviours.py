@@ -235,4 +235,60 @@ BEHAVIOURS: list[Behaviour] = [
               "flags prints the diagnostics help, exit 0",
               L11 + "cli/cmd/diagnostics.go (Args: cobra.NoArgs, no Run); "
               "spf13/cobra@v1.3.0:command.go (execute: ParseFlags, then ErrHelp)"),
+    # ---- the CLI checks (suites/test_cli.py)
+    Behaviour("linkerd-diagnostics-policy-output", "linkerd", "2.12 / 2.13+",
+              "`diagnostics policy` prints the InboundServer the policy controller serves "
+              "(labels group/kind/name of the server, authorizations with labels and "
+              "metadata): 2.12 with json.MarshalIndent (no trailing newline), 2.13+ as YAML "
+              "(sigs.k8s.io/yaml, keys sorted) or -o json",
+              L12 + "cli/cmd/policy.go; linkerd/linkerd2@stable-2.13.0:cli/cmd/policy.go; "
+              + L12 + "policy-controller/grpc/src/lib.rs (to_server, to_authz)"),
+    Behaviour("linkerd-authz", "linkerd", "2.11 / 2.12+",
+              "`authz [-n ns] resource` lists the Servers (selecting a pod of the resource "
+              "whose spec.containers have the port) with the ServerAuthorizations naming or "
+              "selecting them, never the defaults: 2.11 `SERVER AUTHORIZATION` right-aligned; "
+              "2.12+ `ROUTE SERVER AUTHORIZATION_POLICY SERVER_AUTHORIZATION` left-aligned, "
+              "with AuthorizationPolicies on a Server (`*`) or an HTTPRoute (its name), on a "
+              "Namespace from 2.13; Servers read as v1alpha1 (2.11), v1beta1 (2.12-2.14), "
+              "v1beta2 (2.15), v1beta3 (2.16+)",
+              "linkerd/linkerd2@stable-2.11.0:cli/cmd/authz.go, pkg/k8s/policy.go, "
+              "cli/table/table.go; linkerd/linkerd2@stable-2.12.0:cli/cmd/authz.go; "
+              "linkerd/linkerd2@{stable-2.13.0..version-2.20}:pkg/k8s/policy.go; F9.1, F9.2"),
+    Behaviour("linkerd-install-policy-controller-args", "linkerd", "2.11 / 2.12+",
+              "the destination Deployment's `policy` container (the controller image from "
+              "2.19) starts with --cluster-networks, --default-policy (2.11 "
+              "policyController.defaultAllowPolicy, 2.12+ proxy.defaultInboundPolicy) and, "
+              "from 2.12, --probe-networks=0.0.0.0/0 (0.0.0.0/0,::/0 from 2.16)",
+              "linkerd/linkerd2@stable-2.11.0:charts/linkerd2/templates/destination.yaml "
+              "l.252-258; linkerd/linkerd2@stable-2.12.0:charts/linkerd-control-plane/"
+              "templates/destination.yaml l.262-269; linkerd/linkerd2@version-2.16 and "
+              "@version-2.20 likewise (l.324-333, l.348-358); F1.17"),
+    Behaviour("linkerd-inject-default-inbound-policy", "linkerd", "2.12+",
+              "`inject [--default-inbound-policy P] -` prints the input with each pod template "
+              "annotated `linkerd.io/inject: enabled` and, when P is not the default, "
+              "`config.linkerd.io/default-inbound-policy: P` (Namespaces are annotated the "
+              "same way); the report (`deployment \"x\" injected`) goes to stderr; 2.11 has "
+              "no such flag",
+              "linkerd/linkerd2@stable-2.12.0:cli/cmd/inject.go l.182-206, 485-486; "
+              "linkerd/linkerd2@stable-2.12.0:pkg/inject/inject.go (AnnotateNamespace); "
+              "commit 9c0d457ab (#7428); F9.11"),
+    Behaviour("linkerd-check-flags", "linkerd", "2.11 / 2.12+",
+              "check takes --pre, --proxy, -n, --wait, -o table|json|short (anything else: "
+              "\"Validation error when executing check command: Invalid output type 'X'. "
+              "Supported output types are: json, table, short\"), --linkerd-cni-enabled, "
+              "--expected-version; 2.12+ also --crds, which runs only the base checks and the "
+              "`linkerd-crd` category",
+              L11 + "cli/cmd/check.go l.51-79; " + L12 + "cli/cmd/check.go l.128-161; "
+              "commit be2733b2b (#8499, first in edge-22.6.1); "
+              + L12 + "pkg/healthcheck/healthcheck.go:72 (LinkerdCRDChecks = \"linkerd-crd\"); "
+              "F9.7"),
+    Behaviour("linkerd-viz-allow-scrapes", "linkerd", "2.12+",
+              "`viz allow-scrapes -n NS` (namespace required) prints Server proxy-admin "
+              "(linkerd-admin, pods with linkerd.io/control-plane-ns; v1beta1, v1beta2 at 2.15, "
+              "v1beta3 from 2.16), HTTPRoutes proxy-metrics and proxy-probes and "
+              "AuthorizationPolicies prometheus-scrape (ServiceAccount prometheus in "
+              "linkerd-viz) and proxy-probes (NetworkAuthentication kubelet); 2.11 has no "
+              "such command",
+              "linkerd/linkerd2@stable-2.12.0:viz/cmd/allow-scrapes.go; "
+              "linkerd/linkerd2@version-2.15 and @version-2.16:viz/cmd/allow-scrapes.go; F9.6"),
 ]

@@ -339,4 +339,4 @@ def test_logs_and_internal_endpoints(cluster: ClusterDouble, emojivoto: Kube) ->
     with urllib.request.urlopen(f"{base}/metrics") as r:
         assert "inbound_http_authz_allow_total" in r.read().decode()
     with urllib.request.urlopen(f"{base}/policy/8080") as r:
-        assert "server_kind" in r.read().decode()
+        assert "kind: default" in r.read().decode()  # the InboundServer's labels

@@ -509,3 +509,110 @@ def test_fakes_are_executable_scripts():
         path = FAKEBIN / name
         assert os.access(path, os.X_OK)
         assert path.read_text().startswith("#!/usr/bin/env python3\n")
+
+
+# --------------------------------------------------------------------------- the CLI checks
+
+
+def _lab_objects(api: Api) -> None:
+    pod = {"metadata": {"name": "web-1", "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "web", "ports": [
+               {"name": "http", "containerPort": 8080}]}]}}
+    api.objects["/api/v1/namespaces/app/pods"] = {"items": [pod]}
+    api.objects["/apis/apps/v1/namespaces/app/deployments/web"] = {
+        "metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}}}
+    server = {"metadata": {"name": "web-http"},
+              "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "port": "http"}}
+    saz = {"metadata": {"name": "everyone"}, "spec": {"server": {"name": "web-http"}}}
+    for v in ("v1alpha1", "v1beta1", "v1beta3"):
+        api.objects[f"/apis/policy.linkerd.io/{v}/namespaces/app/servers/web-http"] = server
+    for v in ("v1alpha1", "v1beta1"):
+        api.objects[f"/apis/policy.linkerd.io/{v}/namespaces/app/serverauthorizations"] = {
+            "items": [saz]}
+    api.objects["/apis/policy.linkerd.io/v1alpha1/namespaces/app/authorizationpolicies"] = {
+        "items": []}
+
+
+@covers("linkerd-authz", "linkerd-diagnostics-policy-output")
+def test_linkerd_authz_and_the_policy_output(env):
+    _lab_objects(env.api)
+    done = env.run("linkerd", "authz", "-n", "app", "deploy/web")
+    assert done.stdout == "  SERVER  AUTHORIZATION  \nweb-http       everyone  \n", done.stdout
+    env.state({"linkerd_version": "edge-24.8.2"})
+    done = env.run("linkerd", "authz", "-n", "app", "deploy/web")
+    assert done.stdout.splitlines() == [
+        "ROUTE   SERVER    AUTHORIZATION_POLICY   SERVER_AUTHORIZATION   ",
+        "*       web-http                         everyone               "], done.stdout
+    served = {"labels": {"group": "", "kind": "default", "name": "deny"}}
+    env.api.objects["/_double/v1/namespaces/app/pods/web-1/policy/8080"] = yaml.safe_dump(
+        served)
+    done = env.run("linkerd", "diagnostics", "policy", "-n", "app", "po/web-1", "8080")
+    assert yaml.safe_load(done.stdout) == served and not done.stdout.startswith("{")
+    env.state({"linkerd_version": "stable-2.12.6"})
+    done = env.run("linkerd", "diagnostics", "policy", "-n", "app", "web-1", "8080")
+    assert json.loads(done.stdout) == served and not done.stdout.endswith("\n")
+
+
+@covers("linkerd-install-policy-controller-args", "linkerd-viz-allow-scrapes")
+def test_linkerd_install_policy_args_and_allow_scrapes(env):
+    def policy_args(*flags: str) -> list[str]:
+        done = env.run("linkerd", "install", "--ignore-cluster", *flags)
+        for d in yaml.safe_load_all(done.stdout):
+            if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "linkerd-destination":
+                return next(c["args"] for c in d["spec"]["template"]["spec"]["containers"]
+                            if c["name"] == "policy")
+        raise AssertionError(done.stdout + done.stderr)
+
+    args = policy_args("--set", "policyController.defaultAllowPolicy=deny")
+    assert "--default-policy=deny" in args and not any("probe-networks" in a for a in args)
+    assert env.run("linkerd", "viz", "allow-scrapes", "-n", "app").returncode == 1
+    env.state({"linkerd_version": "edge-26.7.1"})
+    args = policy_args("--default-inbound-policy", "deny")
+    assert "--default-policy=deny" in args and "--probe-networks=0.0.0.0/0,::/0" in args
+    docs = [d for d in yaml.safe_load_all(env.run("linkerd", "viz", "allow-scrapes", "-n",
+                                                  "app").stdout) if d]
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("Server", "proxy-admin"), ("HTTPRoute", "proxy-metrics"), ("HTTPRoute", "proxy-probes"),
+        ("AuthorizationPolicy", "prometheus-scrape"), ("AuthorizationPolicy", "proxy-probes")]
+    assert docs[0]["apiVersion"] == "policy.linkerd.io/v1beta3"
+
+
+@covers("linkerd-inject-default-inbound-policy")
+def test_linkerd_inject_default_inbound_policy(env, tmp_path):
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": {}}}}
+    manifest = tmp_path / "in.yaml"
+    manifest.write_text(yaml.safe_dump(dep))
+
+    def inject(*flags: str) -> subprocess.CompletedProcess:
+        env_ = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env_.update(CLUSTER_DOUBLE_STATE=str(env.state_file), KUBECONFIG=str(env.kubeconfig))
+        with manifest.open() as stdin:
+            return subprocess.run([str(FAKEBIN / "linkerd"), "inject", *flags, "-"],
+                                  stdin=stdin, capture_output=True, text=True, env=env_,
+                                  timeout=60)
+
+    done = inject("--ignore-cluster", "--default-inbound-policy", "deny")
+    assert done.returncode == 1 and "unknown flag: --default-inbound-policy" in done.stderr
+    env.state({"linkerd_version": "stable-2.12.6"})
+    done = inject("--ignore-cluster", "--default-inbound-policy", "deny")
+    [out] = [d for d in yaml.safe_load_all(done.stdout) if d]
+    assert out["spec"]["template"]["metadata"]["annotations"] == {
+        "config.linkerd.io/default-inbound-policy": "deny", "linkerd.io/inject": "enabled"}
+    assert 'deployment "web" injected' in done.stderr
+
+
+@covers("linkerd-check-flags")
+def test_linkerd_check_flags(env):
+    env.api.add_crds(["servers.policy.linkerd.io"])
+    done = env.run("linkerd", "check", "-o", "basic")
+    assert done.returncode == 1 and "Invalid output type 'basic'" in done.stderr
+    done = env.run("linkerd", "check", "--crds")
+    assert done.returncode == 1 and "unknown flag: --crds" in done.stderr
+    env.state({"linkerd_version": "stable-2.12.6"})
+    env.api.add_crds([f"{k}.policy.linkerd.io" for k in (
+        "servers", "serverauthorizations", "authorizationpolicies", "meshtlsauthentications",
+        "networkauthentications", "httproutes")] + ["serviceprofiles.linkerd.io"])
+    done = env.run("linkerd", "check", "--crds", "-o", "json")
+    names = [c["categoryName"] for c in json.loads(done.stdout)["categories"]]
+    assert names[-1] == "linkerd-crd" and "linkerd-existence" not in names, done.stdout

@@ -780,6 +780,40 @@ PROXY_INIT_VERSION = {11: "v1.5.3", 12: "v2.0.0", 13: "v2.2.1", 14: "v2.2.3", 15
 DEFAULT_NETWORKS = "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16"
 
 
+def selects(selector: dict | None, labels: dict) -> bool:
+    """metav1.LabelSelectorAsSelector: matchLabels and matchExpressions; {} selects all."""
+    if selector is None:
+        return False
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, vals = e.get("key"), e.get("operator"), e.get("values") or []
+        if (op == "In" and labels.get(key) not in vals) or \
+                (op == "NotIn" and key in labels and labels[key] in vals) or \
+                (op == "Exists" and key not in labels) or \
+                (op == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+def server_includes_pod(server: dict, pods: list[dict]) -> bool:
+    """serverIncludesPod (pkg/k8s/policy.go): the podSelector matches a pod one of whose
+    spec.containers (not initContainers) has the Server's port number or name."""
+    spec = server.get("spec") or {}
+    want = spec.get("port")
+    if spec.get("podSelector") is None:
+        return False
+    for pod in pods:
+        if not selects(spec["podSelector"], pod["metadata"].get("labels") or {}):
+            continue
+        for c in (pod.get("spec") or {}).get("containers") or []:
+            for port in c.get("ports") or []:
+                if want == port.get("containerPort") or (
+                        isinstance(want, str) and want == port.get("name")):
+                    return True
+    return False
+
+
 class Linkerd:
     def __init__(self, argv: list[str]):
         self.state = load_state()
@@ -841,9 +875,15 @@ class Linkerd:
             self.check(rest)
         if cmd in ("diagnostics", "dg"):
             self.diagnostics(rest)
+        if cmd == "authz":
+            self.authz(rest)
+        if cmd == "inject":
+            self.inject(rest)
+        if cmd == "viz" and rest[:1] == ["allow-scrapes"]:
+            self.allow_scrapes(rest[1:])
         if cmd.startswith("-"):
             cobra_flag_error("linkerd", f"unknown flag: {cmd.partition('=')[0]}")
-        if cmd in ("upgrade", "uninstall", "inject", "authz", "viz", "multicluster",
+        if cmd in ("upgrade", "uninstall", "viz", "multicluster",
                    "identity", "profile", "prune", "completion", "doc", "uninject"):
             not_modelled("linkerd", self.args)
         cobra_unknown_command("linkerd", cmd)
@@ -996,8 +1036,10 @@ class Linkerd:
             "data": {"values": yaml.safe_dump(values, sort_keys=False)}}]
         for name in ("identity", "destination", "proxy-injector"):
             containers = [{"name": "linkerd-proxy", "image": images["proxy"]}]
-            if name == "destination" and "policy-controller" in images:
-                containers.append({"name": "policy", "image": images["policy-controller"]})
+            if name == "destination":  # linkerd-install-policy-controller-args
+                containers.append({"name": "policy", "image": images.get(
+                    "policy-controller", images["controller"]),
+                    "args": self.policy_controller_args(values)})
             containers.append({"name": name if name != "proxy-injector" else "proxy-injector",
                                "image": images["controller"]})
             init = [{"name": "linkerd-init", "image": images["proxy-init"]}] if (
@@ -1021,15 +1063,243 @@ class Linkerd:
                         {"name": "heartbeat", "image": images["controller"]}]}}}}}})
         return docs
 
+    def policy_controller_args(self, values: dict) -> list[str]:
+        """The destination chart's policy container args (charts/linkerd2/templates/
+        destination.yaml at stable-2.11.0 l.252-258; charts/linkerd-control-plane/templates/
+        destination.yaml at stable-2.12.0 l.262-269, version-2.16 l.324-333)."""
+        policy = (values.get("policyController") or {}).get("defaultAllowPolicy") \
+            if self.minor <= 11 else (values.get("proxy") or {}).get("defaultInboundPolicy")
+        args = ["--admin-addr=0.0.0.0:9990", "--grpc-addr=0.0.0.0:8090",
+                "--admission-addr=0.0.0.0:9443",
+                f"--cluster-networks={values['clusterNetworks']}",
+                f"--identity-domain={values['identityTrustDomain']}"]
+        if self.minor >= 16:
+            args.append("--cluster-domain=cluster.local")
+        args += [f"--default-policy={policy}", "--log-level=linkerd=info,warn",
+                 "--log-format=plain"]
+        if self.minor >= 12:  # policyController.probeNetworks (values.yaml)
+            nets = "0.0.0.0/0,::/0" if self.minor >= 16 else "0.0.0.0/0"
+            args.append(f"--probe-networks={nets}")
+        return args
+
+    # ---- authz
+    def authz(self, rest: list[str]):
+        """linkerd-authz: cli/cmd/authz.go and pkg/k8s/policy.go at the tags."""
+        flags, pos = parse_flags("linkerd authz", rest, {"-n": "str", "--namespace": "str"})
+        if not 1 <= len(pos) <= 2:
+            self.fail("linkerd authz", f"accepts between 1 and 2 arg(s), received {len(pos)}")
+        ns = flags.get("-n") or flags.get("--namespace") or "default"
+        server = self.server("linkerd authz")
+        pods = self.pods_for(server, ns, "/".join(pos))
+        base = f"{server}/apis/policy.linkerd.io"
+        # the Server version the CLI reads (F9.2): v1alpha1 at 2.11 (ServerGVR), then
+        # ServerV1beta1 (2.12-2.14), ServerV1beta2 (2.15), ServerV1beta3 (2.16+)
+        sv = ("v1alpha1" if self.minor <= 11 else "v1beta1" if self.minor <= 14
+              else "v1beta2" if self.minor == 15 else "v1beta3")
+        saz_version = "v1alpha1" if self.minor <= 11 else "v1beta1"
+
+        def items(url: str, what: str) -> list[dict]:
+            try:
+                return (http("GET", url) or {}).get("items") or []
+            except ApiError:
+                done(err=f"Failed to get {what} resources: the server could not find the "
+                         f"requested resource\n", rc=1)
+            return []
+
+        def get_server(name: str, why: str) -> dict | None:
+            try:
+                found = http("GET", f"{base}/{sv}/namespaces/{ns}/servers/{name}")
+            except ApiError as e:
+                if self.minor <= 11:
+                    done(err=f"Failed to get server {name}: {e.body}\n", rc=1)
+                sys.stderr.write(f"{why} but we failed to get it: {e.body}\n")
+                return None
+            return found if isinstance(found, dict) else None
+
+        rows: list[tuple[str, str, str, str]] = []
+        for saz in items(f"{base}/{saz_version}/namespaces/{ns}/serverauthorizations",
+                         "serverauthorization"):
+            ref = (saz.get("spec") or {}).get("server") or {}
+            sname = saz["metadata"]["name"]
+            if ref.get("name"):
+                one = get_server(ref["name"],
+                                 f"ServerAuthorization/{sname} targets Server/{ref['name']}")
+                servers = [one] if one else []
+            elif ref.get("selector") is not None:
+                servers = [x for x in items(f"{base}/{sv}/namespaces/{ns}/servers", "server")
+                           if selects(ref["selector"], x["metadata"].get("labels") or {})]
+            else:
+                servers = []
+            rows += [("", x["metadata"]["name"], "", sname) for x in servers
+                     if server_includes_pod(x, pods)]
+        if self.minor >= 12:
+            all_servers = None
+            for ap in items(f"{base}/v1alpha1/namespaces/{ns}/authorizationpolicies",
+                            "AuthorizationPolicy"):
+                t = (ap.get("spec") or {}).get("targetRef") or {}
+                kind, group, name = t.get("kind"), t.get("group") or "", t.get("name")
+                pname = ap["metadata"]["name"]
+                if kind == "Namespace" and group == "" and self.minor >= 13:
+                    if all_servers is None:
+                        all_servers = items(f"{base}/{sv}/namespaces/{ns}/servers", "server")
+                    rows += [("", x["metadata"]["name"], pname, "") for x in all_servers
+                             if server_includes_pod(x, pods)]
+                elif kind == "Server" and group == "policy.linkerd.io":
+                    one = get_server(name, f"AuthorizationPolicy/{pname} targets Server/{name}")
+                    if one and server_includes_pod(one, pods):
+                        rows.append(("", one["metadata"]["name"], pname, ""))
+                elif kind == "HTTPRoute" and group == "policy.linkerd.io":
+                    route = get_or_none(f"{base}/v1alpha1/namespaces/{ns}/httproutes/{name}")
+                    if not isinstance(route, dict):
+                        sys.stderr.write(f"AuthorizationPolicy/{pname} targets HTTPRoute/{name}"
+                                         " but we failed to get it: not found\n")
+                        continue
+                    for parent in (route.get("spec") or {}).get("parentRefs") or []:
+                        if parent.get("kind") != "Server" or \
+                                parent.get("group") != "policy.linkerd.io":
+                            continue
+                        one = get_server(parent.get("name"), f"HTTPRoute/{name} belongs to "
+                                         f"Server/{parent.get('name')}")
+                        if one and server_includes_pod(one, pods):
+                            rows.append((name, one["metadata"]["name"], pname, ""))
+        if self.minor <= 11:  # SERVER AUTHORIZATION, right-aligned (cli/table Render)
+            headers, data, widths, left = ["SERVER", "AUTHORIZATION"], [
+                (r[1], r[3]) for r in rows], [6, 13], False
+        else:  # ROUTE `*`: the whole Server
+            headers, data, widths, left = (
+                ["ROUTE", "SERVER", "AUTHORIZATION_POLICY", "SERVER_AUTHORIZATION"],
+                [(r[0] or "*", r[1], r[2], r[3]) for r in rows], [6, 6, 21, 21], True)
+        widths = [max([w, *(len(d[i]) for d in data)]) for i, w in enumerate(widths)]
+
+        def line(values) -> str:
+            return "".join((v.ljust(w) if left else v.rjust(w)) + "  "
+                           for v, w in zip(values, widths, strict=True)) + "\n"
+
+        done(line(headers) + "".join(line(d) for d in data))
+
+    def pods_for(self, server: str, ns: str, resource: str) -> list[dict]:
+        """getPodsForResourceOrKind (pkg/k8s/policy.go): po/NAME, deploy/NAME or the kind."""
+        kind, _, name = resource.partition("/")
+        pods = (get_or_none(f"{server}/api/v1/namespaces/{ns}/pods") or {}).get("items") or []
+        if kind in ("po", "pod", "pods"):
+            return [p for p in pods if not name or p["metadata"]["name"] == name]
+        if kind in ("deploy", "deployment", "deployments"):
+            deps = [get_or_none(f"{server}/apis/apps/v1/namespaces/{ns}/deployments/{name}")]\
+                if name else (get_or_none(f"{server}/apis/apps/v1/namespaces/{ns}/deployments")
+                              or {}).get("items") or []
+            if name and deps[0] is None:
+                done(err=f'failed to get pods: deployments.apps "{name}" not found', rc=1)
+            sels = [(d.get("spec") or {}).get("selector") or {} for d in deps if d]
+            return [p for p in pods if any(selects(s, p["metadata"].get("labels") or {})
+                                           for s in sels)]
+        done(err=f"Error: invalid resource: {resource}\n", rc=1)
+        return []
+
+    # ---- inject
+    def inject(self, rest: list[str]):
+        """linkerd-inject-default-inbound-policy: cli/cmd/inject.go at stable-2.12.0 (l.182-206,
+        485-486): pod templates get `linkerd.io/inject: enabled` and the config annotations
+        of the flags that differ from the defaults; Namespaces are annotated likewise."""
+        spec = {"--ignore-cluster": "bool", "--manual": "bool"}
+        if self.minor >= 12:
+            spec["--default-inbound-policy"] = "str"
+        flags, pos = parse_flags("linkerd inject", rest, spec)
+        if pos != ["-"]:
+            not_modelled("linkerd", self.args)
+        policy = flags.get("--default-inbound-policy")
+        valid = CORE_POLICIES + (["audit"] if self.minor >= 16 else [])
+        if policy is not None and policy not in valid:
+            self.fail("linkerd inject", "--default-inbound-policy must be one of: "
+                      f"{', '.join(valid)} (got {policy})")
+        overrides = {"config.linkerd.io/default-inbound-policy": policy} if policy not in (
+            None, "all-unauthenticated") else {}
+        out, report = [], []
+        for doc in yaml.safe_load_all(sys.stdin.read()):
+            if not isinstance(doc, dict):
+                continue
+            kind, name = doc.get("kind", ""), (doc.get("metadata") or {}).get("name", "")
+            if kind == "Namespace":
+                doc.setdefault("metadata", {}).setdefault("annotations", {}).update(
+                    {"linkerd.io/inject": "enabled", **overrides})
+                report.append(f'namespace "{name}" annotated')
+            spec_ = doc.get("spec") or {}
+            template = (spec_.get("jobTemplate") or {}).get("spec", {}).get("template") \
+                if kind == "CronJob" else spec_.get("template")
+            if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job",
+                        "CronJob") and isinstance(template, dict):
+                template.setdefault("metadata", {}).setdefault("annotations", {}).update(
+                    {**overrides, "linkerd.io/inject": "enabled"})
+                report.append(f'{kind.lower()} "{name}" injected')
+            out.append(doc)
+        done("".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in out),
+             "\n" + "".join(r + "\n" for r in report) + "\n")
+
+    # ---- viz allow-scrapes
+    def allow_scrapes(self, rest: list[str]):
+        """linkerd-viz-allow-scrapes: viz/cmd/allow-scrapes.go at stable-2.12.0 (the Server
+        v1beta2 at version-2.15, v1beta3 from version-2.16, with -o json|yaml)."""
+        if self.minor <= 11:
+            cobra_unknown_command("linkerd viz", "allow-scrapes")
+        spec = {"-n": "str", "--namespace": "str"}
+        if self.minor >= 16:
+            spec.update({"-o": "str", "--output": "str"})
+        flags, pos = parse_flags("linkerd viz allow-scrapes", rest, spec)
+        if pos:
+            self.fail("linkerd viz allow-scrapes", f'unknown command "{pos[0]}" for '
+                      '"linkerd viz allow-scrapes"')
+        ns = flags.get("-n") or flags.get("--namespace")
+        if not ns:
+            self.fail("linkerd viz allow-scrapes", 'required flag(s) "namespace" not set')
+        sv = "v1beta1" if self.minor <= 14 else "v1beta2" if self.minor == 15 else "v1beta3"
+        meta = {"namespace": ns, "annotations": {
+            "linkerd-io/created-by": f"linkerd/helm {self.release}"},
+            "labels": {"linkerd.io/extension": "viz"}}
+        parent = [{"name": "proxy-admin", "kind": "Server", "group": "policy.linkerd.io"}]
+
+        def obj(api, kind, name, body):
+            return {"apiVersion": f"policy.linkerd.io/{api}", "kind": kind,
+                    "metadata": {"name": name, **meta}, "spec": body}
+
+        docs = [
+            obj(sv, "Server", "proxy-admin", {
+                "podSelector": {"matchExpressions": [
+                    {"key": "linkerd.io/control-plane-ns", "operator": "Exists"}]},
+                "port": "linkerd-admin", "proxyProtocol": "HTTP/1"}),
+            obj("v1alpha1", "HTTPRoute", "proxy-metrics", {
+                "parentRefs": parent, "rules": [{"matches": [{"path": {"value": "/metrics"}}]}]}),
+            obj("v1alpha1", "HTTPRoute", "proxy-probes", {
+                "parentRefs": parent, "rules": [{"matches": [{"path": {"value": "/live"}},
+                                                             {"path": {"value": "/ready"}}]}]}),
+            obj("v1alpha1", "AuthorizationPolicy", "prometheus-scrape", {
+                "targetRef": {"group": "policy.linkerd.io", "kind": "HTTPRoute",
+                              "name": "proxy-metrics"},
+                "requiredAuthenticationRefs": [
+                    {"kind": "ServiceAccount", "name": "prometheus", "namespace": "linkerd-viz"}]}),
+            obj("v1alpha1", "AuthorizationPolicy", "proxy-probes", {
+                "targetRef": {"group": "policy.linkerd.io", "kind": "HTTPRoute",
+                              "name": "proxy-probes"},
+                "requiredAuthenticationRefs": [
+                    {"kind": "NetworkAuthentication", "group": "policy.linkerd.io",
+                     "name": "kubelet", "namespace": "linkerd-viz"}]}),
+        ]
+        if (flags.get("-o") or flags.get("--output")) == "json":
+            done("".join(json.dumps(d, indent=4) + "\n" for d in docs))
+        done("".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs))
+
     # ---- check
     def check(self, rest: list[str]):
-        flags, pos = parse_flags("linkerd check", rest, {
-            "--pre": "bool", "--wait": "str", "-o": "str", "--output": "str", "--proxy": "bool",
-            "-n": "str", "--namespace": "str", "--expected-version": "str",
-            "--linkerd-cni-enabled": "bool", "--crds": "bool"})
+        spec = {"--pre": "bool", "--wait": "str", "-o": "str", "--output": "str",
+                "--proxy": "bool", "-n": "str", "--namespace": "str",
+                "--expected-version": "str", "--linkerd-cni-enabled": "bool"}
+        if self.minor >= 12:  # linkerd-check-flags: --crds from edge-22.6.1 (#8499)
+            spec["--crds"] = "bool"
+        flags, pos = parse_flags("linkerd check", rest, spec)
         if pos:
             self.fail("linkerd check", f'unknown command "{pos[0]}" for "linkerd check"')
         output = flags.get("-o") or flags.get("--output") or "table"
+        if output not in ("table", "json", "short"):  # linkerd-check-flags (validate)
+            self.fail("linkerd check", "Validation error when executing check command: Invalid "
+                      f"output type '{output}'. Supported output types are: json, table, short")
         server = self.server("linkerd check")
         hint = (f"https://linkerd.io/2.{self.minor}/checks/#"
                 if self.release.startswith("stable-") else "https://linkerd.io/2/checks/#")
@@ -1083,8 +1353,8 @@ class Linkerd:
                 missing = [n for n in crds_of(self.minor) if "gateway" not in n
                            and not self.crd_present(server, n)]
                 err = ("missing " + ", ".join(missing)) if missing else None
-                if not add("linkerd-crds", "control plane CustomResourceDefinitions exist",
-                           err, "l5d-existence-crd"):
+                if not add("linkerd-crd", "control plane CustomResourceDefinitions exist",
+                           err, "l5d-existence-crd") or flags.get("--crds"):
                     self.print_check(results, output, hint)
             values = self.config_values(server)
             add("linkerd-existence", "'linkerd-config' config map exists",
@@ -1194,11 +1464,17 @@ class Linkerd:
             body = http("GET", f"{server}/_double/v1/namespaces/{ns}/pods/{pod}/policy/{port}")
         except ApiError as e:
             self.fail("linkerd diagnostics policy", e.body)
+        # linkerd-diagnostics-policy-output: 2.12 prints json.MarshalIndent (no newline);
+        # 2.13+ sigs.k8s.io/yaml (keys sorted) by default, or -o json
+        served = yaml.safe_load(body) if isinstance(body, str) else body
+        if self.minor <= 12:
+            done(json.dumps(served, indent=2))
         output = flags.get("-o") or flags.get("--output") or "yaml"
-        if isinstance(body, str):
-            done(body)
-        done(json.dumps(body, indent=2) + "\n" if output == "json"
-             else yaml.safe_dump(body, sort_keys=False))
+        if output == "json":
+            done(json.dumps(served, indent=2))
+        if output != "yaml":
+            self.fail("linkerd diagnostics policy", "output must be one of: yaml, json")
+        done(yaml.safe_dump(served, sort_keys=True))
 
 
 def linkerd_main(argv: list[str]):
