@@ -21,6 +21,7 @@ from linkerd_conformance import (
     Dest,
     Mesh,
     TargetError,
+    expectations,
     lab,
 )
 from linkerd_conformance.waiting import ConformanceFailure, expect, wait_for
@@ -257,3 +258,40 @@ def test_a_refusal_is_logged_with_the_versions_fields(mesh: Mesh, protocol: str)
     else:
         assert " server=default:deny " in line and " tls=" in line and " client=" in line, line
         assert "server.kind=" not in line, line
+
+
+# ---- F2.1, F3.1: the versions served, and the warnings of the deprecated ones ----
+
+API_VERSIONS = ("v1alpha1", "v1beta1", "v1beta2", "v1beta3")
+
+
+def written_in(kind: str, api_version: str) -> dict[str, Any]:
+    """A Server or ServerAuthorization of the lab, spelt in `api_version`."""
+    if kind == "Server":
+        port = 9990 + API_VERSIONS.index(api_version)  # one port each: no overlap (F2.13)
+        return lab.server(f"web-{api_version}", port,
+                          api_version=f"policy.linkerd.io/{api_version}")
+    saz = lab.server_authorization(f"web-{api_version}", {"unauthenticated": True},
+                                   server_name="web-v1beta1")
+    saz["apiVersion"] = f"policy.linkerd.io/{api_version}"
+    return saz
+
+
+@pytest.mark.feature("server", "server-authorization")
+@pytest.mark.facts("F2.1", "F3.1")
+@pytest.mark.parametrize("kind", ["Server", "ServerAuthorization"])
+def test_served_versions_are_admitted_and_deprecated_ones_warn(mesh: Mesh, kind: str) -> None:
+    """Each apiVersion the version's CRDs serve is admitted, with the CRD's deprecationWarning
+    when it is deprecated (none in 2.11; v1alpha1 from 2.12; Server v1beta1 from 2.15, with
+    2.17's wording "policy.linkerd.io/v1beta1 Server is deprecated; use policy.linkerd.io/
+    v1beta3 Server"); one it does not serve is refused."""
+    mesh.apply(*[o for o in lab.objects() if o["kind"] in ("Namespace", "ServiceAccount")])
+    version = mesh.profile.version
+    for api_version in API_VERSIONS:
+        obj = written_in(kind, api_version)
+        if not expectations.served(version, kind, api_version):
+            with pytest.raises(TargetError, match="no matches for kind"):
+                mesh.apply(obj)
+            continue
+        warning = expectations.deprecation_warning(version, kind, api_version)
+        assert mesh.apply(obj) == ([warning] if warning else []), (kind, api_version)

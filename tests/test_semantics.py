@@ -92,7 +92,7 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
         a, b = SEMANTICS[before], SEMANTICS[after]
         changed[after] = sorted(f.name for f in dataclasses.fields(Semantics)
                                 if f.name != "version" and getattr(a, f.name) != getattr(b, f.name))
-    assert changed["2.17"] == [] and changed["2.19"] == []
+    assert changed["2.17"] == ["deprecation_warnings"] and changed["2.19"] == []  # F2.1
     assert changed["2.20"] == ["meshtls_deletion_bug"]  # F4.8
     assert changed["2.18"] == ["metric_labels", "overlapping_servers"]  # F7.6, F2.14
 
@@ -231,3 +231,15 @@ def test_record_agrees_with_expectations(version: str) -> None:
 def test_rows_compared_name_record_fields() -> None:
     fields = {f.name for f in dataclasses.fields(Semantics)}
     assert {row[1] for row in ROWS} <= fields
+
+
+@pytest.mark.parametrize("version", KNOWN_VERSIONS)
+def test_deprecation_warnings_agree_with_expectations(version: str) -> None:
+    """F2.1, F3.1: the record's CRD warnings are the independent table's, version by version."""
+    s = SEMANTICS[version]
+    for kind in ("Server", "ServerAuthorization"):
+        for api in API_VERSIONS:
+            assert s.deprecation_warnings.get(kind, {}).get(api) == \
+                expectations.deprecation_warning(version, kind, api), (kind, api)
+            assert expectations.served(version, kind, api) == (
+                api in s.served_versions.get(kind, ())), (kind, api)

@@ -64,7 +64,11 @@ def policy_deprecation(kind: str, version: str, profile: Profile) -> str | None:
     if not deprecated:
         return None
     use = storage_version(kind, profile)
-    return f"{POLICY}/{version} {kind} is deprecated; use {POLICY}/{use} {kind}"
+    # 2.15 and 2.16's v1beta1 entry names v1alpha1 (L2@version-2.15, version-2.16:
+    # charts/linkerd-crds/templates/policy/server.yaml l.77); 2.17 fixed the text
+    said = "v1alpha1" if (kind, version) == ("Server", "v1beta1") and not profile.at_least(
+        "2.17") else version
+    return f"{POLICY}/{said} {kind} is deprecated; use {POLICY}/{use} {kind}"
 
 
 def policy_crds(profile: Profile) -> list[dict[str, Any]]:
