@@ -55,7 +55,7 @@ def proxy_log(mesh: Mesh, needle: str) -> str:
 UNKNOWN_VALUES = [
     pytest.param("allow-everyone", id="made-up"),
     # 2.11-2.15's injector does not know the sixth value yet (F1.2)
-    pytest.param("audit", marks=pytest.mark.versions("<2.16"), id="audit-before-2.16"),
+    pytest.param("audit", marks=pytest.mark.versions("<=2.15"), id="audit-before-2.16"),
 ]
 
 

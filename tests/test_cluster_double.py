@@ -29,6 +29,8 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "the prober speaks TLS only through a meshed pod's proxy": "TLS without a client "
     "certificate would need the prober to speak TLS itself",
     "has no second cluster": "the gateway identity needs a second cluster",
+    "F1.20 needs an install without any": "the proxy's refusal of cluster-* defaults needs a "
+    "cluster installed with empty clusterNetworks",
 }
 
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],
