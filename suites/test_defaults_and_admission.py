@@ -21,6 +21,7 @@ from linkerd_conformance import (
     Dest,
     Mesh,
     TargetError,
+    Unsupported,
     expectations,
     lab,
 )
@@ -113,19 +114,14 @@ def test_audit_logs_and_counts_each_admission(mesh: Mesh, protocol: str) -> None
 
 @pytest.fixture
 def without_cluster_networks(mesh: Mesh) -> Iterator[Mesh]:
-    """A mesh installed with empty clusterNetworks: on the reference a second one, with the
-    same version and faults; a cluster only when it was installed so."""
-    from linkerd_conformance.reference.mesh import ReferenceMesh
-    if isinstance(mesh, ReferenceMesh):
-        with ReferenceMesh(mesh.profile, mesh.faults.names, cluster_networks=(),
-                           probe_timeout=mesh.probe_timeout, rollout_timeout=mesh.rollout_timeout,
-                           stalled_after=mesh.stalled_after) as bare:
-            yield bare
-        return
-    if mesh.cluster_networks:
-        pytest.skip(f"the {mesh.name} target was installed with clusterNetworks "
-                    f"{','.join(mesh.cluster_networks)}; F1.20 needs an install without any")
-    yield mesh
+    """The target installed with empty clusterNetworks: on the reference a second mesh, same
+    version and faults; a cluster only when it was installed so."""
+    try:
+        installed = mesh.reinstalled(cluster_networks=())
+    except Unsupported as e:
+        pytest.skip(f"{e}; F1.20 needs an install without any")
+    with installed as bare:
+        yield bare
 
 
 REFUSED_WITHOUT_NETWORKS = [
