@@ -14,6 +14,7 @@ from linkerd_conformance.reference.admission import (
     WEBHOOK,
     AdmissionError,
     admit,
+    warnings,
 )
 
 V211, V212, V213, V216, V218, V220 = (Profile(v) for v in
@@ -411,3 +412,26 @@ def test_gateway_api_route_kinds_per_release() -> None:
     admit(grpc, V216)
     assert "no matches" in refused(route(f"{GW}/v1", kind="GRPCRoute"), V217)
     admit(route(f"{GW}/v1", kind="GRPCRoute"), V218)
+@pytest.mark.parametrize(("version", "kind", "api", "expected"), [
+    ("2.11", "Server", "v1alpha1", None),
+    ("2.12", "Server", "v1alpha1", "policy.linkerd.io/v1alpha1 Server is deprecated; use "
+                                   "policy.linkerd.io/v1beta1 Server"),
+    ("2.14", "Server", "v1beta1", None),
+    ("2.15", "Server", "v1beta1", "policy.linkerd.io/v1alpha1 Server is deprecated; use "
+                                  "policy.linkerd.io/v1beta2 Server"),
+    ("2.17", "Server", "v1beta1", "policy.linkerd.io/v1beta1 Server is deprecated; use "
+                                  "policy.linkerd.io/v1beta3 Server"),
+    ("2.20", "Server", "v1beta3", None),
+    ("2.20", "ServerAuthorization", "v1alpha1", "policy.linkerd.io/v1alpha1 ServerAuthorization "
+                                                "is deprecated; use policy.linkerd.io/v1beta1 "
+                                                "ServerAuthorization"),
+    ("2.20", "ServerAuthorization", "v1beta1", None),
+])
+def test_deprecated_versions_warn(version: str, kind: str, api: str,
+                                  expected: str | None) -> None:
+    """F2.1, F3.1: the CRDs' deprecationWarning, as the API server sends it on a write."""
+    obj = {"apiVersion": f"policy.linkerd.io/{api}", "kind": kind,
+           "metadata": {"name": "x", "namespace": "app"}, "spec": {}}
+    assert warnings(obj, Profile(version)) == ([expected] if expected else [])
+    assert warnings({"apiVersion": "v1", "kind": "Namespace",
+                               "metadata": {"name": "x"}}, Profile(version)) == []

@@ -31,6 +31,8 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "has no second cluster": "the gateway identity needs a second cluster",
     "needs a cluster installed with the cluster-wide default": "a cluster is installed once "
     "per run, with one cluster-wide default (a check asking for another is not applicable)",
+    "F1.20 needs an install without any": "the proxy's refusal of cluster-* defaults needs a "
+    "cluster installed with empty clusterNetworks",
 }
 
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],

@@ -150,3 +150,21 @@ def test_the_script_prints_no_wrong_line(version: str) -> None:
     # per step: requests and curl, grpcio; after the Servers also requests kept alive
     assert len(lines) == 7, done.stdout
     assert sum("PERMISSION_DENIED" in line for line in lines) == 1, done.stdout
+
+
+@needs_curl
+@pytest.mark.parametrize(("faults", "exit_code"), [((), 22), (("denied-http-reaches-app",), 0)])
+def test_curl_fail_exits_22_on_a_refused_plaintext_request(faults: tuple[str, ...],
+                                                           exit_code: int) -> None:
+    """F5.11: `curl -f` of a refused plaintext request exits 22 (the 403), what Linkerd's e2e
+    tests assert (`L2@HEAD:policy-test/tests/e2e_server_authorization.rs`); with the refusal
+    broken (a reference fault) the same request succeeds and curl exits 0."""
+    with ReferenceMesh(Profile("2.20"), faults) as mesh:
+        mesh.apply(*workshop.emojivoto())
+        assert all(r.settled for r in mesh.wait_rollout("emojivoto"))
+        emojivoto = Emojivoto(mesh)
+        assert rc.curl_fail_exit(emojivoto.web, rc.WEB_PORT, rc.API_LIST, emojivoto.source) == 0
+        mesh.apply(*rc.servers_without_authorization())
+        assert rc.wait_denied(mesh, emojivoto.source, timeout=10) != bool(faults)
+        assert rc.curl_fail_exit(emojivoto.web, rc.WEB_PORT, rc.API_LIST,
+                                 emojivoto.source) == exit_code

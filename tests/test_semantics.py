@@ -93,7 +93,7 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
         a, b = SEMANTICS[before], SEMANTICS[after]
         changed[after] = sorted(f.name for f in dataclasses.fields(Semantics)
                                 if f.name != "version" and getattr(a, f.name) != getattr(b, f.name))
-    assert changed["2.17"] == ["backend_port_required"]  # F4.11
+    assert changed["2.17"] == ["backend_port_required", "deprecation_warnings"]  # F4.11, F2.1
     assert changed["2.19"] == ["gateway_api_bundled", "policy_targets"]  # F9.10, F4.3
     assert changed["2.20"] == ["meshtls_deletion_bug"]  # F4.8
     # F7.6, F2.14; the bundled Gateway API CRDs move to v1.1.1 (F4.12, F4.13)
@@ -276,3 +276,15 @@ def test_cli_fields_agree_with_expectations(version: str) -> None:
     assert (",".join(s.probe_networks) or None) == e.probe_networks  # F1.17
     assert s.serves("AuthorizationPolicy") == e.allow_scrapes  # F9.6
     assert s.check_crds_flag == e.check_crds  # F9.7
+
+
+@pytest.mark.parametrize("version", KNOWN_VERSIONS)
+def test_deprecation_warnings_agree_with_expectations(version: str) -> None:
+    """F2.1, F3.1: the record's CRD warnings are the independent table's, version by version."""
+    s = SEMANTICS[version]
+    for kind in ("Server", "ServerAuthorization"):
+        for api in API_VERSIONS:
+            assert s.deprecation_warnings.get(kind, {}).get(api) == \
+                expectations.deprecation_warning(version, kind, api), (kind, api)
+            assert expectations.served(version, kind, api) == (
+                api in s.served_versions.get(kind, ())), (kind, api)

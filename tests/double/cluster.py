@@ -52,19 +52,23 @@ def storage_version(kind: str, profile: Profile) -> str:
 def policy_deprecation(kind: str, version: str, profile: Profile) -> str | None:
     """The CRD's deprecation warning for one served version, or None (F2.1, F3.1).
 
-    Server: v1alpha1 deprecated from 2.12, v1beta1 from 2.15, each pointing at the storage
-    version ("policy.linkerd.io/v1beta1 Server is deprecated; use policy.linkerd.io/v1beta3
-    Server" from 2.16); ServerAuthorization: v1alpha1 from 2.12, pointing at v1beta1. Other
-    kinds' deprecations are not recorded in research/linkerd-semantics.md, so none is given.
+    As the CRDs word them (linkerd/linkerd2 charts/linkerd-crds/templates/policy/server.yaml
+    l.20-24, l.73-77 and server-authorization.yaml l.20-24, at each tag): Server and
+    ServerAuthorization v1alpha1 from 2.12, "use policy.linkerd.io/v1beta1 <Kind>"; Server
+    v1beta1 from 2.15, pointing at v1beta2 (2.15) or v1beta3 (2.16+), and naming "v1alpha1"
+    until 2.17 fixed the text. Other kinds' deprecations are not recorded in
+    research/linkerd-semantics.md, so none is given.
     """
-    deprecated = ((kind == "Server" and ((version == "v1alpha1" and profile.at_least("2.12"))
-                                         or (version == "v1beta1" and profile.at_least("2.15"))))
-                  or (kind == "ServerAuthorization" and version == "v1alpha1"
-                      and profile.at_least("2.12")))
-    if not deprecated:
+    if kind not in ("Server", "ServerAuthorization") or not profile.at_least("2.12"):
         return None
-    use = storage_version(kind, profile)
-    return f"{POLICY}/{version} {kind} is deprecated; use {POLICY}/{use} {kind}"
+    if version == "v1alpha1":
+        said, use = "v1alpha1", "v1beta1"
+    elif kind == "Server" and version == "v1beta1" and profile.at_least("2.15"):
+        said = "v1beta1" if profile.at_least("2.17") else "v1alpha1"
+        use = "v1beta3" if profile.at_least("2.16") else "v1beta2"
+    else:
+        return None
+    return f"{POLICY}/{said} {kind} is deprecated; use {POLICY}/{use} {kind}"
 
 
 def policy_crds(profile: Profile) -> list[dict[str, Any]]:

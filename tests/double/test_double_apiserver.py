@@ -258,7 +258,8 @@ def test_a_deprecated_version_warns(emojivoto: Kube) -> None:
               "metadata": {"name": "old-style", "namespace": "emojivoto"},
               "spec": {"podSelector": {"matchLabels": {"app": "nothing"}}, "port": 9999}}
     resp = emojivoto.apply(server, serialize=False)
-    assert resp.headers.get("Warning") == ('299 - "policy.linkerd.io/v1beta1 Server is '
+    # 2.16's CRD really names v1alpha1 on its v1beta1 entry (fixed in 2.17, F2.1)
+    assert resp.headers.get("Warning") == ('299 - "policy.linkerd.io/v1alpha1 Server is '
                                            'deprecated; use policy.linkerd.io/v1beta3 Server"')
     fresh = {**server, "apiVersion": "policy.linkerd.io/v1beta3"}
     assert "Warning" not in emojivoto.apply(fresh, serialize=False).headers

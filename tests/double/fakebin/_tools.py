@@ -742,6 +742,25 @@ _POLICY_CRDS_212 = {
 }
 
 
+def crd_deprecation(kind: str, version: str, minor: int) -> dict:
+    """`deprecated` and `deprecationWarning` of one CRD version (F2.1, F3.1): Server and
+    ServerAuthorization v1alpha1 from 2.12, Server v1beta1 from 2.15, whose text names
+    "v1alpha1" until 2.17 fixed it (linkerd/linkerd2 charts/linkerd-crds/templates/policy/
+    server.yaml l.20-24, l.73-77 and server-authorization.yaml l.20-24 at each tag)."""
+    use = {"ServerAuthorization": "v1beta1"}.get(kind) or (
+        "v1beta1" if version == "v1alpha1" else "v1beta2" if minor == 15 else "v1beta3")
+    if kind not in ("Server", "ServerAuthorization") or minor < 12:
+        return {}
+    if version == "v1alpha1":
+        said = "v1alpha1"
+    elif kind == "Server" and version == "v1beta1" and minor >= 15:
+        said = "v1alpha1" if minor < 17 else "v1beta1"
+    else:
+        return {}
+    return {"deprecated": True, "deprecationWarning": f"policy.linkerd.io/{said} {kind} is "
+            f"deprecated; use policy.linkerd.io/{use} {kind}"}
+
+
 def crds_of(minor: int, gateway: bool | None = None) -> dict[str, list[str]]:
     if minor <= 11:
         return {"servers.policy.linkerd.io": ["v1alpha1", "v1beta1"],
@@ -978,7 +997,8 @@ class Linkerd:
                           "guides/#installing-gateway-api for more options.")
         docs: list[dict] = []
         if self.minor <= 11 or crds_only:
-            docs += [self.crd_doc(n, v) for n, v in crds_of(self.minor, gateway).items()]
+            docs += [self.crd_doc(n, v, self.minor)
+                     for n, v in crds_of(self.minor, gateway).items()]
         if crds_only:
             out = "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
             done(out, "Rendering Linkerd CRDs...\nNext, run `linkerd install | kubectl apply "
@@ -990,7 +1010,7 @@ class Linkerd:
         done("".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs))
 
     @staticmethod
-    def crd_doc(name: str, versions: list[str]) -> dict:
+    def crd_doc(name: str, versions: list[str], minor: int = 11) -> dict:
         plural, _, group = name.partition(".")
         kind = {"servers": "Server", "serverauthorizations": "ServerAuthorization",
                 "authorizationpolicies": "AuthorizationPolicy", "httproutes": "HTTPRoute",
@@ -1007,6 +1027,7 @@ class Linkerd:
                 "names": {"kind": kind, "plural": plural, "singular": kind.lower(),
                           "listKind": kind + "List"},
                 "versions": [{"name": v, "served": True, "storage": v == versions[-1],
+                              **crd_deprecation(kind, v, minor),
                               "schema": {"openAPIV3Schema": {
                                   "type": "object",
                                   "x-kubernetes-preserve-unknown-fields": True}}}
