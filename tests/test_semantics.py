@@ -92,8 +92,12 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
         a, b = SEMANTICS[before], SEMANTICS[after]
         changed[after] = sorted(f.name for f in dataclasses.fields(Semantics)
                                 if f.name != "version" and getattr(a, f.name) != getattr(b, f.name))
-    assert changed["2.17"] == [] and changed["2.19"] == []
-    assert changed["2.20"] == ["meshtls_deletion_bug"]  # F4.8
+    assert changed["2.17"] == []
+    # F6.9, F6.10: the beta native-sidecar annotation, init containers' named ports indexed
+    assert changed["2.19"] == ["init_container_ports_indexed", "native_sidecar_annotations"]
+    # F4.8; F6.9: native sidecars by default, the stable annotation
+    assert changed["2.20"] == ["meshtls_deletion_bug", "native_sidecar_annotations",
+                               "native_sidecar_default"]
     assert changed["2.18"] == ["metric_labels", "overlapping_servers"]  # F7.6, F2.14
 
 
