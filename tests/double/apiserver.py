@@ -1261,7 +1261,8 @@ class ApiServer:
                 "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY": policy,
                 "LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS": ",".join(self.mesh.cluster_networks),
                 "LINKERD2_PROXY_INBOUND_PORTS": "",
-                "LINKERD2_PROXY_IDENTITY_LOCAL_NAME": client.identity or ""})
+                "LINKERD2_PROXY_IDENTITY_LOCAL_NAME": client.identity or ""},
+                self.mesh.workloads._native_sidecar({**ns_ann, **ann}))
             meta.setdefault("labels", {})["linkerd.io/control-plane-ns"] = CONTROL_PLANE_NS
         return self._pod_json(meta, spec, app, proxy, {}, ip, "Running", created,
                               host_network=client.network == "node")
