@@ -235,3 +235,44 @@ def test_record_agrees_with_expectations(version: str) -> None:
 def test_rows_compared_name_record_fields() -> None:
     fields = {f.name for f in dataclasses.fields(Semantics)}
     assert {row[1] for row in ROWS} <= fields
+
+
+# ---- probes, opaque ports, native sidecars (F5.12, F6.4, F6.9, F6.10) ----------------------
+
+NATIVE = ("config.linkerd.io/proxy-enable-native-sidecar",
+          "config.beta.linkerd.io/proxy-enable-native-sidecar",
+          "config.alpha.linkerd.io/proxy-enable-native-sidecar")
+
+
+@pytest.mark.parametrize("version", KNOWN_VERSIONS)
+def test_opaque_ports_and_native_sidecars_agree_with_expectations(version: str) -> None:
+    s = SEMANTICS[version]
+    # F5.12: the injector's default opaque ports, for a pod declaring each port alone
+    for port in (*s.default_opaque_ports, 80, 8080, 3307):
+        want = str(port) if port in s.default_opaque_ports else None
+        assert expectations.injected_opaque_ports(version, [port]) == want, port
+    # F6.9, F6.10: which annotation opts in or out, and the default
+    assert expectations.proxy_is_native_sidecar(version, {}) == s.native_sidecar_default
+    for name in NATIVE:
+        for value in ("true", "false"):
+            record = (value == "true") if name in s.native_sidecar_annotations \
+                else s.native_sidecar_default
+            assert expectations.proxy_is_native_sidecar(version, {name: value}) == record, \
+                (name, value)
+
+
+def test_an_empty_probe_networks_list_turns_probe_routes_off() -> None:
+    """F6.4: installed with `probeNetworks: []`, the reference serves no probe route, so under
+    deny the kubelet's GET /ready is refused and the probed pod never becomes Ready."""
+    from linkerd_conformance import HTTP_FORBIDDEN, OK, lab
+    deny = {"config.linkerd.io/default-inbound-policy": "deny"}
+    objs = lab.with_pod_annotations([*lab.objects(), *lab.probed()], deny)
+    with ReferenceMesh(Profile("2.20")) as mesh:
+        mesh.apply(*objs)
+        assert all(r.settled for r in mesh.wait_rollout("lab"))
+        expect(mesh, lab.NODE, lab.PROBED, "http", path="/ready").becomes(OK)
+    with ReferenceMesh(Profile("2.20"), probe_networks=()) as mesh:
+        mesh.apply(*objs)
+        stalled = [r for r in mesh.wait_rollout("lab", "probed") if not r.settled]
+        assert stalled and "Readiness probe failed" in stalled[0].reason, stalled
+        expect(mesh, lab.NODE, lab.PROBED, "http", path="/ready").becomes(HTTP_FORBIDDEN)
