@@ -145,3 +145,21 @@ def test_the_audit_default_allows_and_says_so(mesh: Mesh) -> None:
              lambda: metrics(mesh).value("inbound_http_authz_allow_total",
                                          authz_kind="default", authz_name="audit"),
              lambda v: v >= 1)
+
+
+@pytest.mark.versions(">=2.12")
+@pytest.mark.facts("F7.6", "F7.5")
+def test_server_labels_gain_srv_port_from_2_18(mesh: Mesh) -> None:
+    """From 2.18 (proxy v2.286.0) the server labels carry `srv_port`; 2.12-2.17 do not."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http"),
+                      lab.server_authorization("open", OPEN, server_name="web")])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    labels = authz_labels(mesh, "web", "open")
+    wait_for(f"inbound_http_authz_allow_total with {labels}",
+             lambda: metrics(mesh).value("inbound_http_authz_allow_total", **labels),
+             lambda v: v >= 1)
+    with_port = metrics(mesh).value("inbound_http_authz_allow_total", srv_port="8080", **labels)
+    if mesh.profile.at_least("2.18"):
+        assert with_port >= 1, f"expected srv_port=\"8080\" beside {labels}"
+    else:
+        assert with_port == 0, f"expected no srv_port label before 2.18 beside {labels}"

@@ -267,6 +267,17 @@ def test_opaque_hint_closes_connections(protocol: str) -> None:
     assert ask("2.20", objs, web_pod(), UNMESHED, protocol=protocol).expected == ALLOWED
 
 
+@pytest.mark.parametrize("version", ["2.11", "2.20"])
+def test_an_opaque_ports_annotation_closes_connections_on_the_default_server(
+        version: str) -> None:
+    """F5.12: a port listed in config.linkerd.io/opaque-ports is opaque without any Server."""
+    import dataclasses
+    pod = dataclasses.replace(web_pod(), opaque_ports=(8080,))
+    for protocol in ("http", "grpc", "tcp"):
+        assert ask(version, [], pod, UNMESHED, protocol=protocol).expected == CONNECTION_CLOSED
+    assert ask(version, [], web_pod(), UNMESHED).expected == HTTP_FORBIDDEN
+
+
 def test_detected_protocols_deny_per_request() -> None:
     objs = [server("web-http", 8080)]
     assert ask("2.20", objs, web_pod(), UNMESHED, protocol="http2").expected == HTTP_FORBIDDEN

@@ -93,9 +93,15 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
         a, b = SEMANTICS[before], SEMANTICS[after]
         changed[after] = sorted(f.name for f in dataclasses.fields(Semantics)
                                 if f.name != "version" and getattr(a, f.name) != getattr(b, f.name))
-    assert changed["2.17"] == ["backend_port_required", "deprecation_warnings"]  # F4.11, F2.1
-    assert changed["2.19"] == ["gateway_api_bundled", "policy_targets"]  # F9.10, F4.3
-    assert changed["2.20"] == ["meshtls_deletion_bug"]  # F4.8
+    # F4.11, F2.1
+    assert changed["2.17"] == ["backend_port_required", "deprecation_warnings"]
+    # F9.10, F4.3; F6.9, F6.10: the beta native-sidecar annotation, init containers' named
+    # ports indexed
+    assert changed["2.19"] == ["gateway_api_bundled", "init_container_ports_indexed",
+                               "native_sidecar_annotations", "policy_targets"]
+    # F4.8; F6.9: native sidecars by default, the stable annotation
+    assert changed["2.20"] == ["meshtls_deletion_bug", "native_sidecar_annotations",
+                               "native_sidecar_default"]
     # F7.6, F2.14; the bundled Gateway API CRDs move to v1.1.1 (F4.12, F4.13)
     assert changed["2.18"] == ["metric_labels", "overlapping_servers", "served_versions"]
 
@@ -288,3 +294,44 @@ def test_deprecation_warnings_agree_with_expectations(version: str) -> None:
                 expectations.deprecation_warning(version, kind, api), (kind, api)
             assert expectations.served(version, kind, api) == (
                 api in s.served_versions.get(kind, ())), (kind, api)
+
+
+# ---- probes, opaque ports, native sidecars (F5.12, F6.4, F6.9, F6.10) ----------------------
+
+NATIVE = ("config.linkerd.io/proxy-enable-native-sidecar",
+          "config.beta.linkerd.io/proxy-enable-native-sidecar",
+          "config.alpha.linkerd.io/proxy-enable-native-sidecar")
+
+
+@pytest.mark.parametrize("version", KNOWN_VERSIONS)
+def test_opaque_ports_and_native_sidecars_agree_with_expectations(version: str) -> None:
+    s = SEMANTICS[version]
+    # F5.12: the injector's default opaque ports, for a pod declaring each port alone
+    for port in (*s.default_opaque_ports, 80, 8080, 3307):
+        want = str(port) if port in s.default_opaque_ports else None
+        assert expectations.injected_opaque_ports(version, [port]) == want, port
+    # F6.9, F6.10: which annotation opts in or out, and the default
+    assert expectations.proxy_is_native_sidecar(version, {}) == s.native_sidecar_default
+    for name in NATIVE:
+        for value in ("true", "false"):
+            record = (value == "true") if name in s.native_sidecar_annotations \
+                else s.native_sidecar_default
+            assert expectations.proxy_is_native_sidecar(version, {name: value}) == record, \
+                (name, value)
+
+
+def test_an_empty_probe_networks_list_turns_probe_routes_off() -> None:
+    """F6.4: installed with `probeNetworks: []`, the reference serves no probe route, so under
+    deny the kubelet's GET /ready is refused and the probed pod never becomes Ready."""
+    from linkerd_conformance import HTTP_FORBIDDEN, OK, lab
+    deny = {"config.linkerd.io/default-inbound-policy": "deny"}
+    objs = lab.with_pod_annotations([*lab.objects(), *lab.probed()], deny)
+    with ReferenceMesh(Profile("2.20")) as mesh:
+        mesh.apply(*objs)
+        assert all(r.settled for r in mesh.wait_rollout("lab"))
+        expect(mesh, lab.NODE, lab.PROBED, "http", path="/ready").becomes(OK)
+    with ReferenceMesh(Profile("2.20"), probe_networks=()) as mesh:
+        mesh.apply(*objs)
+        stalled = [r for r in mesh.wait_rollout("lab", "probed") if not r.settled]
+        assert stalled and "Readiness probe failed" in stalled[0].reason, stalled
+        expect(mesh, lab.NODE, lab.PROBED, "http", path="/ready").becomes(HTTP_FORBIDDEN)

@@ -1069,7 +1069,7 @@ class ApiServer:
     def node_name(self) -> str:
         return f"{self.cluster_name}-control-plane"
 
-    def _proxy_container(self, env: Mapping[str, str]) -> dict[str, Any]:
+    def _proxy_container(self, env: Mapping[str, str], native: bool) -> dict[str, Any]:
         c: dict[str, Any] = {
             "name": PROXY, "image": "cr.l5d.io/linkerd/proxy",
             "env": [{"name": k, "value": v} for k, v in env.items()],
@@ -1079,8 +1079,10 @@ class ApiServer:
                                "initialDelaySeconds": 2},
             "livenessProbe": {"httpGet": {"path": "/live", "port": 4191},
                               "initialDelaySeconds": 10}}
-        if self.mesh.profile.at_least("2.20"):
-            c["restartPolicy"] = "Always"  # 2.20: the proxy is a native sidecar by default
+        if native:  # a native sidecar (F6.9, F6.10): _proxy.tpl l.269-276, 333-334 (2.20)
+            c["startupProbe"] = {"httpGet": {"path": "/ready", "port": 4191},
+                                 "periodSeconds": 1, "failureThreshold": 120}
+            c["restartPolicy"] = "Always"
         return c
 
     def _pod_json(self, meta: dict[str, Any], spec: dict[str, Any],
@@ -1095,8 +1097,8 @@ class ApiServer:
         spec.setdefault("restartPolicy", "Always")
         init: list[dict[str, Any]] = list(spec.get("initContainers") or [])
         if proxy is not None:
-            if self.mesh.profile.at_least("2.20"):
-                init = [*init, proxy]
+            if proxy.get("restartPolicy") == "Always":  # a native sidecar (F6.9)
+                init = [proxy, *init]  # before the pod's own (patch.json l.1-11, 135-136)
             else:
                 spec["containers"] = [proxy, *app]
         if init:
@@ -1149,14 +1151,14 @@ class ApiServer:
         by_name = {c["name"]: c for c in tspec.get("containers") or []}
         app = []
         for c in p.containers:
-            if c.name == PROXY:
+            if c.name == PROXY or c.sidecar:  # the template's own sidecars stay init
                 continue
             app.append(copy.deepcopy(by_name.get(c.name)) or {
                 "name": c.name, "image": c.image,
                 "ports": [{"name": n, "containerPort": num} if n else {"containerPort": num}
                           for n, num in c.ports],
                 "env": [{"name": k, "value": v} for k, v in c.env.items()]})
-        proxy = self._proxy_container(p.proxy_env) if p.meshed else None
+        proxy = self._proxy_container(p.proxy_env, p.native_sidecar) if p.meshed else None
         labels = {**p.labels, "pod-template-hash": p.template_hash}
         annotations = dict(p.annotations)
         if p.meshed:
@@ -1266,7 +1268,8 @@ class ApiServer:
                 "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY": policy,
                 "LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS": ",".join(self.mesh.cluster_networks),
                 "LINKERD2_PROXY_INBOUND_PORTS": "",
-                "LINKERD2_PROXY_IDENTITY_LOCAL_NAME": client.identity or ""})
+                "LINKERD2_PROXY_IDENTITY_LOCAL_NAME": client.identity or ""},
+                self.mesh.workloads._native_sidecar({**ns_ann, **ann}))
             meta.setdefault("labels", {})["linkerd.io/control-plane-ns"] = CONTROL_PLANE_NS
         return self._pod_json(meta, spec, app, proxy, {}, ip, "Running", created,
                               host_network=client.network == "node")
