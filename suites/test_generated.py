@@ -1,0 +1,159 @@
+"""Generated scenarios: seeded policy cases over the lab, every cell against the specification.
+
+The hand-written checks each test the promise they were written for; a bug next to it goes
+unseen. Here a seed generates a scenario (a default policy, Servers with label or expression
+selectors on numeric or named ports, ServerAuthorizations, AuthorizationPolicies, HTTPRoutes,
+decoys in another namespace: `linkerd_conformance.generated`), the scenario is applied, and every
+client kind is probed on every port and protocol, each cell compared with the independent
+reading (`linkerd_conformance.expectations`), then again with several requests on one
+connection. A disagreement is shrunk to a minimal scenario and printed as manifests, with the
+failing cells and the command that replays the seed.
+
+`--generated-seeds N` runs seeds 1..N instead of the fixed few; `--generated-seed S` runs one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from linkerd_conformance import Mesh, lab
+from linkerd_conformance.api import TargetError, Unsupported
+from linkerd_conformance.generated import (
+    GenCell,
+    Scenario,
+    cells,
+    fixed_seeds,
+    generate,
+    manifests_yaml,
+    replay_command,
+    shrink,
+    size,
+)
+from linkerd_conformance.waiting import (
+    Cell,
+    ConformanceFailure,
+    current_timeouts,
+    expect_matrix,
+)
+
+pytestmark = [pytest.mark.conformance, pytest.mark.feature("generated")]
+
+#: Seeds run by default: a bounded few (about 1 s each on the reference).
+FIXED_SEEDS = 12
+#: How long a shrinking candidate may take to show the disagreement (at most `consistency`).
+SHRINK_SETTLE = 1.5
+#: Clients whose HTTP and gRPC requests are also sent several to one connection.
+SESSION_CLIENTS = ("meshed", "plain", "other-ns", "meshed-outside", "tls-no-identity")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "seed" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    seeds = list(config.getoption("generated_seed", []) or [])
+    if not seeds:
+        count = config.getoption("generated_seeds", None)
+        seeds = fixed_seeds(FIXED_SEEDS if count is None else count)
+    metafunc.parametrize("seed", seeds, ids=[f"seed-{s}" for s in seeds])
+
+
+# ---- applying and observing a scenario ----
+
+def _apply(mesh: Mesh, scenario: Scenario, previous: Sequence[Any] = ()) -> None:
+    """The lab with the scenario's annotation and objects, after removing `previous`."""
+    if previous:
+        mesh.delete(*previous)
+    lab.deploy(mesh, [*scenario.workloads(), *scenario.objects])
+
+
+def _matrix(mesh: Mesh, gen: Sequence[GenCell], within: float) -> str | None:
+    """None when every cell converges to its expectation within `within`, else the table."""
+    try:
+        expect_matrix(mesh, [Cell(c.row, c.col, c.client, c.dest, c.protocol, c.request,
+                                  c.expected, c.expectation.reason) for c in gen], within)
+    except ConformanceFailure as e:
+        return str(e)
+    return None
+
+
+def _sessions(mesh: Mesh, gen: Sequence[GenCell]) -> str | None:
+    """Several requests on one connection each get their own cell's answer (F5.2, F5.10)."""
+    by_client: dict[tuple[str, str, str], list[GenCell]] = {}
+    for c in gen:
+        if c.row in SESSION_CLIENTS and c.per_request:
+            by_client.setdefault((c.row, str(c.dest.port), c.protocol), []).append(c)
+    wrong = []
+    for (row, port, protocol), group in by_client.items():
+        if mesh.cannot_place(group[0].client) is not None:
+            continue
+        try:
+            s = mesh.session(group[0].client, group[0].dest, protocol)
+        except Unsupported:
+            return None
+        try:
+            for c in [*group, *reversed(group)]:
+                out = s.probe(**c.request)
+                if not c.agrees(out):
+                    wrong.append(f"  {row} -> {c.col} (request {s.connections} on one "
+                                 f"{protocol} connection to {port}): expected {c.expected}, "
+                                 f"observed {out.short()}; {c.expectation.reason}")
+        finally:
+            s.close()
+    return ("several requests on one connection:\n" + "\n".join(wrong)) if wrong else None
+
+
+def _disagreement(mesh: Mesh, scenario: Scenario, within: float) -> str | None:
+    gen, _ = cells(scenario, tuple(mesh.cluster_networks), mesh.cluster_default)
+    return _matrix(mesh, gen, within) or _sessions(mesh, gen)
+
+
+def _shrunk_report(mesh: Mesh, scenario: Scenario, first: str) -> str:
+    """Shrink a failing scenario on the same mesh and say what is left, and how to replay."""
+    t = current_timeouts()
+    settle = min(t.consistency, SHRINK_SETTLE)
+    applied: list[Any] = list(scenario.objects)
+
+    def fails(candidate: Scenario) -> bool:
+        try:
+            _apply(mesh, candidate, applied)
+        except TargetError:
+            return False  # not a scenario Linkerd would accept: not a smaller failure
+        finally:
+            applied[:] = list(candidate.objects)
+        return _disagreement(mesh, candidate, settle) is not None
+
+    small, tried = shrink(scenario, fails)
+    _apply(mesh, small, applied)
+    confirmed = _disagreement(mesh, small, t.consistency)
+    if confirmed is None:  # the short settle misled the shrinker: report the whole scenario
+        small, confirmed = scenario, first
+    faults = sorted(getattr(getattr(mesh, "faults", None), "names", ()) or ())
+    return (f"generated scenario seed {scenario.seed} (Linkerd {scenario.version}) disagrees "
+            f"with the specification; shrunk from size {size(scenario)} to {size(small)} "
+            f"({len(small.objects)} objects) in {tried} tries.\n"
+            f"replay: {replay_command(scenario.seed, scenario.version, faults)}\n"
+            f"--- minimal scenario (applied over manifests/lab.yml) ---\n"
+            f"{manifests_yaml(small)}\n--- failing cells ---\n{confirmed}")
+
+
+@pytest.mark.facts("F1.3", "F1.4", "F1.5", "F1.6", "F1.7", "F2.2", "F2.3", "F2.6", "F2.8",
+                   "F3.3", "F3.4", "F3.5", "F3.6", "F3.9", "F3.11", "F4.2", "F4.3", "F4.5",
+                   "F4.6", "F4.7", "F4.9", "F4.10", "F4.11", "F4.14", "F4.15", "F5.1", "F5.2",
+                   "F5.3", "F5.4", "F5.10")
+def test_a_generated_scenario_gets_the_specified_answer_in_every_cell(mesh: Mesh,
+                                                                      seed: int) -> None:
+    """Apply the seed's scenario over the lab; every client kind on every port and protocol,
+    and several requests on one connection, get what the specification says."""
+    scenario = generate(seed, str(mesh.profile), tuple(mesh.cluster_networks))
+    try:
+        _apply(mesh, scenario)
+    except TargetError as e:
+        pytest.fail(f"seed {seed}: the target refused a generated scenario ({e}); the "
+                    f"generator must only write objects Linkerd accepts:\n"
+                    f"{manifests_yaml(scenario)}", pytrace=False)
+    first = _disagreement(mesh, scenario, current_timeouts().consistency)
+    if first is not None:
+        raise ConformanceFailure(_shrunk_report(mesh, scenario, first))
