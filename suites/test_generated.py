@@ -14,6 +14,7 @@ failing cells and the command that replays the seed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +46,8 @@ pytestmark = [pytest.mark.conformance, pytest.mark.feature("generated")]
 FIXED_SEEDS = 12
 #: How long a shrinking candidate may take to show the disagreement (at most `consistency`).
 SHRINK_SETTLE = 1.5
+#: Set (to anything) to report a failing seed without shrinking it (mutation testing).
+NO_SHRINK = "LINKERD_CONFORMANCE_GENERATED_NO_SHRINK"
 #: Clients whose HTTP and gRPC requests are also sent several to one connection.
 SESSION_CLIENTS = ("meshed", "plain", "other-ns", "meshed-outside", "tls-no-identity")
 
@@ -73,10 +76,15 @@ def _matrix(mesh: Mesh, gen: Sequence[GenCell], within: float) -> str | None:
     """None when every cell converges to its expectation within `within`, else the table."""
     try:
         expect_matrix(mesh, [Cell(c.row, c.col, c.client, c.dest, c.protocol, c.request,
-                                  c.expected, c.expectation.reason) for c in gen], within)
+                                  c.expected, _why(c)) for c in gen], within)
     except ConformanceFailure as e:
         return str(e)
     return None
+
+
+def _why(cell: GenCell) -> str:
+    """The specification's reason for a cell, with the rows it rests on."""
+    return f"{cell.expectation.reason} [rows: {', '.join(cell.expectation.facts)}]"
 
 
 def _sessions(mesh: Mesh, gen: Sequence[GenCell]) -> str | None:
@@ -99,7 +107,7 @@ def _sessions(mesh: Mesh, gen: Sequence[GenCell]) -> str | None:
                 if not c.agrees(out):
                     wrong.append(f"  {row} -> {c.col} (request {s.connections} on one "
                                  f"{protocol} connection to {port}): expected {c.expected}, "
-                                 f"observed {out.short()}; {c.expectation.reason}")
+                                 f"observed {out.short()}; {_why(c)}")
         finally:
             s.close()
     return ("several requests on one connection:\n" + "\n".join(wrong)) if wrong else None
@@ -131,10 +139,14 @@ def _shrunk_report(mesh: Mesh, scenario: Scenario, first: str) -> str:
     if confirmed is None:  # the short settle misled the shrinker: report the whole scenario
         small, confirmed = scenario, first
     faults = sorted(getattr(getattr(mesh, "faults", None), "names", ()) or ())
+    gen, _ = cells(small, tuple(mesh.cluster_networks), mesh.cluster_default)
+    rows = sorted({f for c in gen for f in c.expectation.facts},
+                  key=lambda f: tuple(int(p) for p in f[1:].split(".")))
     return (f"generated scenario seed {scenario.seed} (Linkerd {scenario.version}) disagrees "
             f"with the specification; shrunk from size {size(scenario)} to {size(small)} "
             f"({len(small.objects)} objects) in {tried} tries.\n"
             f"replay: {replay_command(scenario.seed, scenario.version, faults)}\n"
+            f"rows the minimal scenario rests on: {', '.join(rows)}\n"
             f"--- minimal scenario (applied over manifests/lab.yml) ---\n"
             f"{manifests_yaml(small)}\n--- failing cells ---\n{confirmed}")
 
@@ -156,4 +168,8 @@ def test_a_generated_scenario_gets_the_specified_answer_in_every_cell(mesh: Mesh
                     f"{manifests_yaml(scenario)}", pytrace=False)
     first = _disagreement(mesh, scenario, current_timeouts().consistency)
     if first is not None:
+        if os.environ.get(NO_SHRINK):  # scripts/mutation-check: a failure is all it needs
+            raise ConformanceFailure(f"seed {seed} disagrees (not shrunk: {NO_SHRINK} is set; "
+                                     f"replay: {replay_command(seed, scenario.version)})\n"
+                                     f"{first}")
         raise ConformanceFailure(_shrunk_report(mesh, scenario, first))
