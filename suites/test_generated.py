@@ -14,6 +14,7 @@ failing cells and the command that replays the seed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -45,7 +46,7 @@ pytestmark = [pytest.mark.conformance, pytest.mark.feature("generated")]
 #: Seeds run by default: a bounded few (about 1 s each on the reference).
 FIXED_SEEDS = 12
 #: How long a shrinking candidate may take to show the disagreement (at most `consistency`).
-SHRINK_SETTLE = 1.5
+SHRINK_SETTLE = 3.0
 #: Set (to anything) to report a failing seed without shrinking it (mutation testing).
 NO_SHRINK = "LINKERD_CONFORMANCE_GENERATED_NO_SHRINK"
 #: Clients whose HTTP and gRPC requests are also sent several to one connection.
@@ -113,13 +114,43 @@ def _sessions(mesh: Mesh, gen: Sequence[GenCell]) -> str | None:
     return ("several requests on one connection:\n" + "\n".join(wrong)) if wrong else None
 
 
-def _disagreement(mesh: Mesh, scenario: Scenario, within: float) -> str | None:
+@dataclasses.dataclass
+class Disagreement:
+    """What a scenario got wrong: the table (or session lines) and the keys of the cells."""
+
+    text: str
+    keys: set[tuple[str, str]]
+    in_sessions: bool = False
+
+
+def _disagreement(mesh: Mesh, scenario: Scenario, within: float,
+                  only: set[tuple[str, str]] | None = None) -> Disagreement | None:
+    """None when every cell (or every cell of `only`) converges within `within` and, when all
+    cells are observed, several requests on one connection agree too."""
     gen, _ = cells(scenario, tuple(mesh.cluster_networks), mesh.cluster_default)
-    return _matrix(mesh, gen, within) or _sessions(mesh, gen)
+    if only is not None:
+        gen = [c for c in gen if c.key in only]
+        if not gen:
+            return None
+    text = _matrix(mesh, gen, within)
+    if text is not None:
+        t = current_timeouts()
+        keys = {c.key for c in gen if not all(
+            c.agrees(mesh.probe(c.client, c.dest, c.protocol, **c.request))
+            for _ in range(t.consecutive))}
+        return Disagreement(text, keys or {c.key for c in gen})
+    if only is not None:
+        return None
+    session = _sessions(mesh, gen)
+    return None if session is None else Disagreement(session, set(), in_sessions=True)
 
 
-def _shrunk_report(mesh: Mesh, scenario: Scenario, first: str) -> str:
-    """Shrink a failing scenario on the same mesh and say what is left, and how to replay."""
+def _shrunk_report(mesh: Mesh, scenario: Scenario, first: Disagreement) -> str:
+    """Shrink a failing scenario on the same mesh and say what is left, and how to replay.
+
+    A candidate fails when the cells that failed first still disagree after a settle time
+    (for a session failure: when the sessions still disagree once the matrix converged); the
+    result is confirmed with the full consistency bar, else the whole scenario is reported."""
     t = current_timeouts()
     settle = min(t.consistency, SHRINK_SETTLE)
     applied: list[Any] = list(scenario.objects)
@@ -131,12 +162,15 @@ def _shrunk_report(mesh: Mesh, scenario: Scenario, first: str) -> str:
             return False  # not a scenario Linkerd would accept: not a smaller failure
         finally:
             applied[:] = list(candidate.objects)
-        return _disagreement(mesh, candidate, settle) is not None
+        if first.in_sessions:
+            found = _disagreement(mesh, candidate, t.consistency)
+            return found is not None and found.in_sessions
+        return _disagreement(mesh, candidate, settle, only=first.keys) is not None
 
     small, tried = shrink(scenario, fails)
     _apply(mesh, small, applied)
     confirmed = _disagreement(mesh, small, t.consistency)
-    if confirmed is None:  # the short settle misled the shrinker: report the whole scenario
+    if confirmed is None:  # the settle time misled the shrinker: report the whole scenario
         small, confirmed = scenario, first
     faults = sorted(getattr(getattr(mesh, "faults", None), "names", ()) or ())
     gen, _ = cells(small, tuple(mesh.cluster_networks), mesh.cluster_default)
@@ -148,7 +182,7 @@ def _shrunk_report(mesh: Mesh, scenario: Scenario, first: str) -> str:
             f"replay: {replay_command(scenario.seed, scenario.version, faults)}\n"
             f"rows the minimal scenario rests on: {', '.join(rows)}\n"
             f"--- minimal scenario (applied over manifests/lab.yml) ---\n"
-            f"{manifests_yaml(small)}\n--- failing cells ---\n{confirmed}")
+            f"{manifests_yaml(small)}\n--- failing cells ---\n{confirmed.text}")
 
 
 @pytest.mark.facts("F1.3", "F1.4", "F1.5", "F1.6", "F1.7", "F2.2", "F2.3", "F2.6", "F2.8",
@@ -171,5 +205,5 @@ def test_a_generated_scenario_gets_the_specified_answer_in_every_cell(mesh: Mesh
         if os.environ.get(NO_SHRINK):  # scripts/mutation-check: a failure is all it needs
             raise ConformanceFailure(f"seed {seed} disagrees (not shrunk: {NO_SHRINK} is set; "
                                      f"replay: {replay_command(seed, scenario.version)})\n"
-                                     f"{first}")
+                                     f"{first.text}")
         raise ConformanceFailure(_shrunk_report(mesh, scenario, first))
