@@ -114,7 +114,7 @@ def test_the_family_finds_and_shrinks_a_planted_fault() -> None:
     cmd = [sys.executable, "-m", "pytest", "-m", "conformance", "-q", "-x", "-p",
            "no:cacheprovider", "-p", "no:randomly", "suites/test_generated.py",
            "--linkerd-version", "2.11", "--reference-fault", fault, "--diagnostics-dir", "",
-           "--timeout", "consistency=2", *[a for s in seeds for a in ("--generated-seed", str(s))]]
+           "--timeout", "consistency=5", *[a for s in seeds for a in ("--generated-seed", str(s))]]
     env = dict(os.environ, PYTHONPATH=str(REPO / "fixtures"))
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     out = done.stdout
