@@ -4,6 +4,7 @@ disagreement and shrinks it to a scenario that names the fault's row."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -131,3 +132,20 @@ def test_the_family_finds_and_shrinks_a_planted_fault() -> None:
     minimal = out.split("--- minimal scenario")[1].split("--- failing cells ---")[0]
     assert "except" in minimal and "kind: ServerAuthorization" in minimal, minimal
     assert "expected" in out.split("--- failing cells ---")[1]
+
+
+def test_the_generator_is_pure_and_probes_the_labs_own_clients() -> None:
+    """generated.py imports no pytest (lab.py does), so it writes the lab's clients, requests
+    and annotated workloads out again: they must stay the lab's."""
+    from linkerd_conformance import lab
+
+    code = (REPO / "fixtures" / "linkerd_conformance" / "generated.py").read_text()
+    assert "import pytest" not in code and "from . import lab" not in code
+    assert set(generated.CLIENTS.values()) == {
+        lab.MESHED, lab.UNMESHED, lab.MESHED_OUTSIDE, lab.UNMESHED_OUTSIDE, lab.OTHER_NS,
+        lab.XLAB, lab.ANONYMOUS_TLS, lab.NODE}
+    assert {k: lab.REQUESTS[k] for k in generated.REQUESTS} == generated.REQUESTS
+    scenario = generated.generate(1, "2.20", NETS)
+    for default in ("deny", None):
+        s = dataclasses.replace(scenario, default=default)
+        assert s.workloads() == (lab.with_default(default) if default else lab.objects())
