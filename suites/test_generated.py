@@ -33,6 +33,7 @@ from linkerd_conformance.generated import (
     fixed_seeds,
     generate,
     manifests_yaml,
+    object_rows,
     replay_command,
     shrink,
     size,
@@ -288,7 +289,7 @@ def _shrunk_report(mesh: Mesh, scenario: Scenario, first: Disagreement) -> str:
         small, confirmed = scenario, first
     faults = sorted(getattr(getattr(mesh, "faults", None), "names", ()) or ())
     gen, _ = cells(small, tuple(mesh.cluster_networks), mesh.cluster_default)
-    rows = sorted({f for c in gen for f in c.expectation.facts},
+    rows = sorted({f for c in gen for f in c.expectation.facts} | set(object_rows(small)),
                   key=lambda f: tuple(int(p) for p in f[1:].split(".")))
     return (f"generated scenario seed {scenario.seed} (Linkerd {scenario.version}) disagrees "
             f"with the specification; shrunk from size {size(scenario)} to {size(small)} "
