@@ -283,17 +283,84 @@ def test_cleanup_deletes_only_this_runs_namespaces(lab: Lab) -> None:
     assert not {"emojivoto", "bad"} & left
 
 
-def test_reset_deletes_this_runs_namespaces_and_forgets_its_probers(
+def pods_by_uid(m: ClusterMesh, ns: str) -> dict[str, dict[str, str]]:
+    return {p["metadata"]["uid"]: dict(p["metadata"].get("annotations") or {})
+            for p in m.api.pods(ns)}
+
+
+def policy_left(m: ClusterMesh, ns: str) -> list[str]:
+    kinds = [("policy.linkerd.io/v1beta1", "Server"),
+             ("policy.linkerd.io/v1beta1", "ServerAuthorization")]
+    return [f"{o['kind']}/{o['metadata']['name']}" for v, k in kinds
+            for o in m.api.list_kind(v, k, ns)]
+
+
+def test_a_reset_deletes_the_policy_and_keeps_the_pods_as_they_started(
         emojivoto: ClusterMesh) -> None:
+    """After a reset the API server lists no policy object in the namespace, and the pods
+    are the ones that started before the check applied policy, with the same annotations:
+    what a fresh namespace with the same manifests would hold."""
+    before = pods_by_uid(emojivoto, "emojivoto")
+    deployments = emojivoto.operations["rollouts"]
+    emojivoto.apply(SERVER, AUTHZ)
+    assert policy_left(emojivoto, "emojivoto")
+    emojivoto.reset()
+    assert policy_left(emojivoto, "emojivoto") == []
+    assert pods_by_uid(emojivoto, "emojivoto") == before
+    assert emojivoto.operations["namespace deletions"] == 0
+    emojivoto.apply(*manifests.load("emojivoto.yml"))  # the next check: the same workloads
+    assert all(emojivoto.wait_rollout("emojivoto"))
+    assert pods_by_uid(emojivoto, "emojivoto") == before
+    assert emojivoto.operations["rollouts"] == deployments  # nothing started anew
+    assert emojivoto.probe(Client("emojivoto", "web", meshed=True), WEB, "http").verdict \
+        is Verdict.ALLOWED
+
+
+def test_the_next_checks_first_apply_prunes_what_it_does_not_name(
+        emojivoto: ClusterMesh) -> None:
+    """A Deployment an earlier check left is deleted when the next check applies the
+    namespace without it, so the next check sees only its own workloads."""
+    objs = manifests.load("emojivoto.yml")
+    emojivoto.reset()
+    kept = [o for o in objs if not (o["kind"] == "Deployment"
+                                    and o["metadata"]["name"] == "vote-bot")]
+    emojivoto.apply(*kept)
+    names = {d["metadata"]["name"] for d in emojivoto.api.deployments("emojivoto")}
+    assert "vote-bot" not in names and "web" in names
+    assert emojivoto.operations["objects deleted"] >= 1
+
+
+def test_a_namespace_whose_annotations_changed_is_deleted_and_its_probers_forgotten(
+        emojivoto: ClusterMesh) -> None:
+    """Pods read `config.linkerd.io/default-inbound-policy` when they start (F1.12), so a
+    namespace a check annotated cannot be reset: it is deleted, and counted."""
     client = Client("bad", meshed=True)
     emojivoto.probe(client, WEB, "http")
     first = emojivoto.api.pod("bad", client.pod_name)["metadata"]["uid"]
+    emojivoto.annotate(ObjectRef("Namespace", "bad"),
+                       {"config.linkerd.io/default-inbound-policy": "deny"})
     emojivoto.reset()
-    assert not {"emojivoto", "bad"} & set(namespaces(emojivoto))
-    emojivoto.apply(*manifests.load("emojivoto.yml"))  # the next check starts again
-    assert all(emojivoto.wait_rollout("emojivoto"))
+    left = set(namespaces(emojivoto))
+    assert "bad" not in left and "emojivoto" in left
+    assert emojivoto.operations["namespace deletions"] == 1
     assert emojivoto.probe(client, WEB, "http").verdict is Verdict.ALLOWED
     assert emojivoto.api.pod("bad", client.pod_name)["metadata"]["uid"] != first
+
+
+def test_a_namespace_applied_with_other_annotations_starts_anew(
+        emojivoto: ClusterMesh) -> None:
+    """The next check applying the Namespace with other annotations gets new pods, as in a
+    fresh namespace (the old ones started under the old annotations)."""
+    before = pods_by_uid(emojivoto, "emojivoto")
+    emojivoto.reset()
+    objs = copy.deepcopy(manifests.load("emojivoto.yml"))
+    for o in objs:
+        if o["kind"] == "Namespace":
+            o["metadata"].setdefault("annotations", {})[
+                "config.linkerd.io/default-inbound-policy"] = "all-unauthenticated"
+    emojivoto.apply(*objs)
+    assert all(emojivoto.wait_rollout("emojivoto"))
+    assert not set(pods_by_uid(emojivoto, "emojivoto")) & set(before)
 
 
 def test_a_namespace_left_by_an_interrupted_run_is_adopted_and_cleaned(lab: Lab) -> None:
