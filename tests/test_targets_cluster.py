@@ -363,6 +363,30 @@ def test_a_namespace_applied_with_other_annotations_starts_anew(
     assert not set(pods_by_uid(emojivoto, "emojivoto")) & set(before)
 
 
+def test_a_kept_pods_counters_start_from_zero_for_the_next_check(lab: Lab) -> None:
+    """A fresh pod's proxy counts from zero: a pod kept across a reset reports only what was
+    counted since the next check began with it."""
+    m = new_mesh(lab)
+    objs = manifests.load("lab.yml")
+    m.apply(*objs)
+    assert all(m.wait_rollout("lab"))
+    client, server = Client("lab", "client", meshed=True), Dest("lab", "server", "http")
+    for _ in range(3):
+        assert m.probe(client, server, "http", path="/hello").verdict is Verdict.ALLOWED
+    [pod] = m.pods("lab", {"app": "server"})
+
+    def allowed() -> float:
+        return m.proxy_metrics(pod).value("inbound_http_authz_allow_total", target_port="8080")
+
+    assert allowed() >= 3
+    m.reset()
+    m.apply(*objs)  # the next check, with the same lab
+    assert m.pods("lab", {"app": "server"})[0].name == pod.name  # kept, not restarted
+    assert allowed() == 0
+    assert m.probe(client, server, "http", path="/hello").verdict is Verdict.ALLOWED
+    assert allowed() == 1
+
+
 def test_a_namespace_left_by_an_interrupted_run_is_adopted_and_cleaned(lab: Lab) -> None:
     lab.double.apiserver.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {
         "name": "emojivoto", "labels": {OWNED_LABEL: "true", RUN_LABEL: "r0"}}})
