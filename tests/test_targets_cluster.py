@@ -363,6 +363,30 @@ def test_a_namespace_applied_with_other_annotations_starts_anew(
     assert not set(pods_by_uid(emojivoto, "emojivoto")) & set(before)
 
 
+def test_a_deployment_applied_with_another_spec_replaces_its_pods_before_the_check(
+        lab: Lab) -> None:
+    """The next check's lab with other pod annotations gets exactly one new server pod, no
+    old one still terminating beside it, without deleting the namespace."""
+    m = new_mesh(lab)
+    m.apply(*manifests.load("lab.yml"))
+    assert all(m.wait_rollout("lab"))
+    [old] = m.pods("lab", {"app": "server"})
+    m.reset()
+    variant = copy.deepcopy(manifests.load("lab.yml"))
+    for o in variant:
+        if o["kind"] == "Deployment":
+            o["spec"]["template"]["metadata"].setdefault("annotations", {})[
+                "config.linkerd.io/default-inbound-policy"] = "all-unauthenticated"
+    m.apply(*variant)
+    assert all(m.wait_rollout("lab"))
+    [new] = m.pods("lab", {"app": "server"})
+    assert new.name != old.name
+    assert new.annotations.get("config.linkerd.io/default-inbound-policy") == \
+        "all-unauthenticated"
+    assert m.operations["namespace deletions"] == 0
+    assert m.operations["workload replacements"] == 1
+
+
 def test_a_kept_pods_counters_start_from_zero_for_the_next_check(lab: Lab) -> None:
     """A fresh pod's proxy counts from zero: a pod kept across a reset reports only what was
     counted since the next check began with it."""
