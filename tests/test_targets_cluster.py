@@ -330,21 +330,47 @@ def test_the_next_checks_first_apply_prunes_what_it_does_not_name(
     assert emojivoto.operations["objects deleted"] >= 1
 
 
-def test_a_namespace_whose_annotations_changed_is_deleted_and_its_probers_forgotten(
+def test_an_annotated_and_restarted_namespace_is_restored_and_its_pods_replaced(
         emojivoto: ClusterMesh) -> None:
-    """Pods read `config.linkerd.io/default-inbound-policy` when they start (F1.12), so a
-    namespace a check annotated cannot be reset: it is deleted, and counted."""
+    """Pods read `config.linkerd.io/default-inbound-policy` when they start (F1.12): after
+    a check annotated the namespace and restarted its pods, a reset patches the annotation
+    back, and the next check applying Emojivoto gets new pods started without it and without
+    the restart stamp, as in a fresh namespace."""
+    # a default the 2.11 kubelet's plaintext probes pass (F6.1), so the restart settles
+    emojivoto.annotate(ObjectRef("Namespace", "emojivoto"),
+                       {"config.linkerd.io/default-inbound-policy": "all-unauthenticated"})
+    assert all(emojivoto.rollout_restart("emojivoto"))
+    restarted = pods_by_uid(emojivoto, "emojivoto")
+    assert all("kubectl.kubernetes.io/restartedAt" in a for a in restarted.values())
+    emojivoto.reset()
+    assert "config.linkerd.io/default-inbound-policy" not in (
+        namespaces_meta(emojivoto)["emojivoto"].get("annotations") or {})
+    emojivoto.apply(*manifests.load("emojivoto.yml"))
+    assert all(emojivoto.wait_rollout("emojivoto"))
+    fresh = pods_by_uid(emojivoto, "emojivoto")
+    assert not set(fresh) & set(restarted)
+    assert not any("kubectl.kubernetes.io/restartedAt" in a for a in fresh.values())
+    assert emojivoto.operations["namespace deletions"] == 0
+    assert emojivoto.operations["workload replacements"] == 1
+
+
+def test_a_namespace_whose_pod_was_annotated_is_deleted_and_its_probers_forgotten(
+        emojivoto: ClusterMesh) -> None:
+    """An annotation on another object is not patched back: its namespace is deleted."""
     client = Client("bad", meshed=True)
     emojivoto.probe(client, WEB, "http")
     first = emojivoto.api.pod("bad", client.pod_name)["metadata"]["uid"]
-    emojivoto.annotate(ObjectRef("Namespace", "bad"),
-                       {"config.linkerd.io/default-inbound-policy": "deny"})
+    emojivoto.annotate(ObjectRef("Pod", client.pod_name, "bad"), {"example.com/x": "y"})
     emojivoto.reset()
     left = set(namespaces(emojivoto))
     assert "bad" not in left and "emojivoto" in left
     assert emojivoto.operations["namespace deletions"] == 1
     assert emojivoto.probe(client, WEB, "http").verdict is Verdict.ALLOWED
     assert emojivoto.api.pod("bad", client.pod_name)["metadata"]["uid"] != first
+
+
+def namespaces_meta(m: ClusterMesh) -> dict[str, dict[str, Any]]:
+    return {n["metadata"]["name"]: n["metadata"] for n in m.api.namespaces()}
 
 
 def test_a_namespace_applied_with_other_annotations_starts_anew(
