@@ -326,17 +326,160 @@ def test_cleanup_deletes_only_this_runs_namespaces(lab: Lab) -> None:
     assert not {"emojivoto", "bad"} & left
 
 
-def test_reset_deletes_this_runs_namespaces_and_forgets_its_probers(
+def pods_by_uid(m: ClusterMesh, ns: str) -> dict[str, dict[str, str]]:
+    """The namespace's pods that are not terminating (a settled rollout may leave old pods
+    Terminating for a while, as on a real cluster), by uid, with their annotations."""
+    return {p["metadata"]["uid"]: dict(p["metadata"].get("annotations") or {})
+            for p in m.api.pods(ns) if not p["metadata"].get("deletionTimestamp")}
+
+
+def policy_left(m: ClusterMesh, ns: str) -> list[str]:
+    kinds = [("policy.linkerd.io/v1beta1", "Server"),
+             ("policy.linkerd.io/v1beta1", "ServerAuthorization")]
+    return [f"{o['kind']}/{o['metadata']['name']}" for v, k in kinds
+            for o in m.api.list_kind(v, k, ns)]
+
+
+def test_a_reset_deletes_the_policy_and_keeps_the_pods_as_they_started(
         emojivoto: ClusterMesh) -> None:
+    """After a reset the API server lists no policy object in the namespace, and the pods
+    are the ones that started before the check applied policy, with the same annotations:
+    what a fresh namespace with the same manifests would hold."""
+    before = pods_by_uid(emojivoto, "emojivoto")
+    deployments = emojivoto.operations["rollouts"]
+    emojivoto.apply(SERVER, AUTHZ)
+    assert policy_left(emojivoto, "emojivoto")
+    emojivoto.reset()
+    assert policy_left(emojivoto, "emojivoto") == []
+    assert pods_by_uid(emojivoto, "emojivoto") == before
+    assert emojivoto.operations["namespace deletions"] == 0
+    emojivoto.apply(*manifests.load("emojivoto.yml"))  # the next check: the same workloads
+    assert all(emojivoto.wait_rollout("emojivoto"))
+    assert pods_by_uid(emojivoto, "emojivoto") == before
+    assert emojivoto.operations["rollouts"] == deployments  # nothing started anew
+    assert emojivoto.probe(Client("emojivoto", "web", meshed=True), WEB, "http").verdict \
+        is Verdict.ALLOWED
+
+
+def test_the_next_checks_first_apply_prunes_what_it_does_not_name(
+        emojivoto: ClusterMesh) -> None:
+    """A Deployment an earlier check left is deleted when the next check applies the
+    namespace without it, so the next check sees only its own workloads."""
+    objs = manifests.load("emojivoto.yml")
+    emojivoto.reset()
+    kept = [o for o in objs if not (o["kind"] == "Deployment"
+                                    and o["metadata"]["name"] == "vote-bot")]
+    emojivoto.apply(*kept)
+    names = {d["metadata"]["name"] for d in emojivoto.api.deployments("emojivoto")}
+    assert "vote-bot" not in names and "web" in names
+    assert emojivoto.operations["objects deleted"] >= 1
+
+
+def test_an_annotated_and_restarted_namespace_is_restored_and_its_pods_replaced(
+        emojivoto: ClusterMesh) -> None:
+    """Pods read `config.linkerd.io/default-inbound-policy` when they start (F1.12): after
+    a check annotated the namespace and restarted its pods, a reset patches the annotation
+    back, and the next check applying Emojivoto gets new pods started without it and without
+    the restart stamp, as in a fresh namespace."""
+    # a default the 2.11 kubelet's plaintext probes pass (F6.1), so the restart settles
+    emojivoto.annotate(ObjectRef("Namespace", "emojivoto"),
+                       {"config.linkerd.io/default-inbound-policy": "all-unauthenticated"})
+    assert all(emojivoto.rollout_restart("emojivoto"))
+    restarted = pods_by_uid(emojivoto, "emojivoto")
+    assert all("kubectl.kubernetes.io/restartedAt" in a for a in restarted.values())
+    emojivoto.reset()
+    assert "config.linkerd.io/default-inbound-policy" not in (
+        namespaces_meta(emojivoto)["emojivoto"].get("annotations") or {})
+    emojivoto.apply(*manifests.load("emojivoto.yml"))
+    assert all(emojivoto.wait_rollout("emojivoto"))
+    fresh = pods_by_uid(emojivoto, "emojivoto")
+    assert not set(fresh) & set(restarted)
+    assert not any("kubectl.kubernetes.io/restartedAt" in a for a in fresh.values())
+    assert emojivoto.operations["namespace deletions"] == 0
+    assert emojivoto.operations["workload replacements"] == 1
+
+
+def test_a_namespace_whose_pod_was_annotated_is_deleted_and_its_probers_forgotten(
+        emojivoto: ClusterMesh) -> None:
+    """An annotation on another object is not patched back: its namespace is deleted."""
     client = Client("bad", meshed=True)
     emojivoto.probe(client, WEB, "http")
     first = emojivoto.api.pod("bad", client.pod_name)["metadata"]["uid"]
+    emojivoto.annotate(ObjectRef("Pod", client.pod_name, "bad"), {"example.com/x": "y"})
     emojivoto.reset()
-    assert not {"emojivoto", "bad"} & set(namespaces(emojivoto))
-    emojivoto.apply(*manifests.load("emojivoto.yml"))  # the next check starts again
-    assert all(emojivoto.wait_rollout("emojivoto"))
+    left = set(namespaces(emojivoto))
+    assert "bad" not in left and "emojivoto" in left
+    assert emojivoto.operations["namespace deletions"] == 1
     assert emojivoto.probe(client, WEB, "http").verdict is Verdict.ALLOWED
     assert emojivoto.api.pod("bad", client.pod_name)["metadata"]["uid"] != first
+
+
+def namespaces_meta(m: ClusterMesh) -> dict[str, dict[str, Any]]:
+    return {n["metadata"]["name"]: n["metadata"] for n in m.api.namespaces()}
+
+
+def test_a_namespace_applied_with_other_annotations_starts_anew(
+        emojivoto: ClusterMesh) -> None:
+    """The next check applying the Namespace with other annotations gets new pods, as in a
+    fresh namespace (the old ones started under the old annotations)."""
+    before = pods_by_uid(emojivoto, "emojivoto")
+    emojivoto.reset()
+    objs = copy.deepcopy(manifests.load("emojivoto.yml"))
+    for o in objs:
+        if o["kind"] == "Namespace":
+            o["metadata"].setdefault("annotations", {})[
+                "config.linkerd.io/default-inbound-policy"] = "all-unauthenticated"
+    emojivoto.apply(*objs)
+    assert all(emojivoto.wait_rollout("emojivoto"))
+    assert not set(pods_by_uid(emojivoto, "emojivoto")) & set(before)
+
+
+def test_a_deployment_applied_with_another_spec_replaces_its_pods_before_the_check(
+        lab: Lab) -> None:
+    """The next check's lab with other pod annotations gets exactly one new server pod, no
+    old one still terminating beside it, without deleting the namespace."""
+    m = new_mesh(lab)
+    m.apply(*manifests.load("lab.yml"))
+    assert all(m.wait_rollout("lab"))
+    [old] = m.pods("lab", {"app": "server"})
+    m.reset()
+    variant = copy.deepcopy(manifests.load("lab.yml"))
+    for o in variant:
+        if o["kind"] == "Deployment":
+            o["spec"]["template"]["metadata"].setdefault("annotations", {})[
+                "config.linkerd.io/default-inbound-policy"] = "all-unauthenticated"
+    m.apply(*variant)
+    assert all(m.wait_rollout("lab"))
+    [new] = m.pods("lab", {"app": "server"})
+    assert new.name != old.name
+    assert new.annotations.get("config.linkerd.io/default-inbound-policy") == \
+        "all-unauthenticated"
+    assert m.operations["namespace deletions"] == 0
+    assert m.operations["workload replacements"] == 1
+
+
+def test_a_kept_pods_counters_start_from_zero_for_the_next_check(lab: Lab) -> None:
+    """A fresh pod's proxy counts from zero: a pod kept across a reset reports only what was
+    counted since the next check began with it."""
+    m = new_mesh(lab)
+    objs = manifests.load("lab.yml")
+    m.apply(*objs)
+    assert all(m.wait_rollout("lab"))
+    client, server = Client("lab", "client", meshed=True), Dest("lab", "server", "http")
+    for _ in range(3):
+        assert m.probe(client, server, "http", path="/hello").verdict is Verdict.ALLOWED
+    [pod] = m.pods("lab", {"app": "server"})
+
+    def allowed() -> float:
+        return m.proxy_metrics(pod).value("inbound_http_authz_allow_total", target_port="8080")
+
+    assert allowed() >= 3
+    m.reset()
+    m.apply(*objs)  # the next check, with the same lab
+    assert m.pods("lab", {"app": "server"})[0].name == pod.name  # kept, not restarted
+    assert allowed() == 0
+    assert m.probe(client, server, "http", path="/hello").verdict is Verdict.ALLOWED
+    assert allowed() == 1
 
 
 def test_a_namespace_left_by_an_interrupted_run_is_adopted_and_cleaned(lab: Lab) -> None:
