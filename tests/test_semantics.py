@@ -139,8 +139,10 @@ def test_a_fictional_version_is_one_record_and_shows_its_one_difference() -> Non
     with ReferenceMesh(Profile("2.20"), semantics=v221) as mesh:
         assert mesh.semantics is v221
         new = _workshop_denial(mesh)
-    assert old == ("unauthorized request on route",) * 2
-    assert new == (NEW_TEXT.format(server="emoji-grpc"),) * 2
+    # from 2.13 the text ends the error chain `client ...: server: ...: <text>` (F10.8)
+    assert all(t and t.startswith("client ") for t in (*old, *new)), (old, new)
+    assert all(t and t.endswith(": unauthorized request on route") for t in old), old
+    assert all(t and t.endswith(": " + NEW_TEXT.format(server="emoji-grpc")) for t in new), new
 
 
 # ---- (c) the record and expectations.py agree where both speak -----------------------------
@@ -193,6 +195,11 @@ ROWS = (
     ("undeclared port refused at accept", "undeclared_ports_discovered",
      "HTTP to an undeclared port under deny: closed, or 403"),
     ("accessPolicy", "access_policy", "a v1beta3 Server with accessPolicy all-unauthenticated"),
+    ("TLS versions", "tls_versions", "tls_versions(version)"),
+    ("refusal text is the error chain", "denial_error_chain",
+     "denial_message(version, ...) starts with `client `"),
+    ("route labels on HTTP authz counters", "authz_route_labels",
+     "authz_route_labels(version)"),
 )
 
 
@@ -226,6 +233,12 @@ def test_record_agrees_with_expectations(version: str) -> None:
     if "v1beta3" in s.served_versions["Server"]:
         e = ask(version, [server("v1beta3", accessPolicy="all-unauthenticated")])
         assert (e.authorization is not None) == s.access_policy, e
+    # the inbound proxy's front door (F10.1, F10.8, F10.10)
+    assert expectations.tls_versions(version) == s.tls_versions
+    chain = expectations.denial_message(version, "srv", "10.0.0.1:40000", "10.0.0.2:8080")
+    assert chain == s.denial("srv", "10.0.0.1:40000", "10.0.0.2:8080")
+    assert chain.startswith("client ") == s.denial_error_chain
+    assert expectations.authz_route_labels(version) == s.authz_route_labels
 
 
 def test_rows_compared_name_record_fields() -> None:
