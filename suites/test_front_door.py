@@ -66,13 +66,14 @@ def metrics(mesh: Mesh) -> Metrics:
     return mesh.proxy_metrics(server_pod(mesh))
 
 
-def reference(mesh: Mesh, needs: str) -> Any:
-    """The reference mesh, for a check whose client the prober cannot be; else skip."""
-    from linkerd_conformance.reference.mesh import ReferenceMesh
-    if not isinstance(mesh, ReferenceMesh):
+def front_door(mesh: Mesh, needs: str) -> Any:
+    """The target's client of its own (`front_door()`, the reference mesh's), for a check
+    whose client the prober cannot be; else skip."""
+    make = getattr(mesh, "front_door", None)
+    if make is None:
         pytest.skip(f"on the {mesh.name} target this needs {needs}, which the prober in a "
                     "client pod cannot do")
-    return mesh
+    return make()
 
 
 class Door:
@@ -80,15 +81,14 @@ class Door:
     networks, unmeshed (reference mesh only)."""
 
     def __init__(self, mesh: Mesh, needs: str) -> None:
-        self.ref = reference(mesh, needs)
+        self.door = front_door(mesh, needs)
         self.ip = server_pod(mesh).ip
-        self.source = self.ref.addresses.pod_ip()
-        self.anchor = str(self.ref.authority.anchor_path)
+        self.source = self.door.source_ip
+        self.anchor = self.door.anchor_path
 
     def meshed_certificate(self) -> tuple[str, str]:
         """The lab client's own chain and key, issued by the mesh's CA."""
-        leaf = self.ref.authority.issue(lab.identity(lab.MESHED))
-        return str(leaf.cert_path), str(leaf.key_path)
+        return self.door.certificate(lab.identity(lab.MESHED))  # type: ignore[no-any-return]
 
     def tls(self, port: int, **kwargs: Any) -> rc.TlsResult:
         kwargs.setdefault("sni", identity_of_server())
@@ -165,15 +165,12 @@ def test_an_application_port_negotiates_no_alpn(mesh: Mesh) -> None:
 def test_a_client_certificate_from_another_ca_gets_unknown_ca(mesh: Mesh) -> None:
     """A client chain is verified against the trust anchor alone: the same identity issued
     by another CA (with the same names) is refused with the `unknown_ca` alert."""
-    from linkerd_conformance.reference.identity import IdentityAuthority
     lab.deploy(mesh, lab.objects())
     door = Door(mesh, "a TLS client presenting a certificate of another CA")
-    with IdentityAuthority() as foreign:
-        leaf = foreign.issue(lab.identity(lab.MESHED))
+    with door.door.foreign_ca() as issue:
         # nothing sent after the handshake: in TLS 1.3 the alert follows the client's
         # Finished, and data still unread at the server's close would turn it into a reset
-        got = door.tls(HTTP_PORT, cafile=door.anchor, cert=(str(leaf.cert_path),
-                                                              str(leaf.key_path)))
+        got = door.tls(HTTP_PORT, cafile=door.anchor, cert=issue(lab.identity(lab.MESHED)))
     assert "UNKNOWN_CA" in got.error.upper() and not got.reply, (
         f"expected the unknown_ca alert and no answer, observed {got}")
     ok = door.tls(HTTP_PORT, cafile=door.anchor, cert=door.meshed_certificate(),
@@ -275,7 +272,7 @@ def test_a_silent_client_is_closed_after_the_detect_timeout_and_not_counted_as_d
     """A client that sends nothing on a port that is not opaque is closed once the detect
     timeout passes and counted in `inbound_tcp_errors_total{error="tls detection timeout"}`,
     not as an authorization refusal."""
-    ref = reference(mesh, "a probe that waits past the proxy's fixed 10 s detect timeout")
+    door = front_door(mesh, "a probe that waits past the proxy's fixed 10 s detect timeout")
     lab.deploy(mesh, lab.objects())
     expect(mesh, lab.UNMESHED, lab.TCP, "tcp", **lab.REQUESTS["tcp"]).becomes(ALLOWED)
     before = metrics(mesh)
@@ -283,8 +280,8 @@ def test_a_silent_client_is_closed_after_the_detect_timeout_and_not_counted_as_d
     out = mesh.probe(lab.UNMESHED, lab.TCP, "tcp", **SILENT)
     waited = time.monotonic() - start
     assert out.verdict is CONNECTION_CLOSED.verdict and out.bytes_seen == 0, out.short()
-    assert waited >= ref.detect_timeout * 0.9, (
-        f"closed after {waited:.2f}s, before the {ref.detect_timeout:g}s detect timeout")
+    assert waited >= door.detect_timeout * 0.9, (
+        f"closed after {waited:.2f}s, before the {door.detect_timeout:g}s detect timeout")
     wait_counted(mesh, "inbound_tcp_errors_total",
                  before.value("inbound_tcp_errors_total", error="tls detection timeout") + 1,
                  error="tls detection timeout")
