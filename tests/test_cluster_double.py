@@ -29,6 +29,8 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "the prober speaks TLS only through a meshed pod's proxy": "TLS without a client "
     "certificate would need the prober to speak TLS itself",
     "has no second cluster": "the gateway identity needs a second cluster",
+    "which the prober in a client pod cannot do": "front-door checks (section 10) that need "
+    "a client speaking TLS itself, a wait past the 10 s detect timeout or response headers",
 }
 
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],
