@@ -30,9 +30,10 @@ from linkerd_conformance import (
     Mesh,
     expectations,
     lab,
+    manifests,
 )
 from linkerd_conformance import realclients as rc
-from linkerd_conformance.api import Dest, Metrics, Pod
+from linkerd_conformance.api import Client, Dest, Metrics, Pod
 from linkerd_conformance.waiting import ConformanceFailure, expect, wait_for
 
 pytestmark = [pytest.mark.conformance, pytest.mark.feature("front-door")]
@@ -244,6 +245,32 @@ def test_the_app_sees_the_meshed_identity_and_never_a_forged_l5d_client_id(mesh:
     assert _client_ids(meshed.body) == [lab.identity(lab.MESHED)], meshed.body
     plain = expect(mesh, lab.UNMESHED, lab.HTTP, "http", **forged).becomes(OK)
     assert _client_ids(plain.body) == [], f"a forged l5d-client-id reached the app: {plain.body!r}"
+
+
+GATEWAY = Dest("linkerd-multicluster", "linkerd-gateway", 4143)
+REMOTE = Client("remote", "vote-bot", meshed=True, network="outside", name="remote-vote-bot")
+LAB_SERVICE = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "server", "namespace": lab.NAMESPACE},
+               "spec": {"selector": {"app": "server"}, "ports": [
+                   {"name": "http", "port": 80, "targetPort": HTTP_PORT}]}}
+
+
+@pytest.mark.facts("F10.7", "F8.1")
+def test_through_the_gateway_the_app_sees_the_gateway_identity(mesh: Mesh) -> None:
+    """A request through the multicluster gateway reaches the app with `l5d-client-id` naming
+    the gateway, not the remote client, and not a header the remote client forged."""
+    why = mesh.cannot_place(REMOTE)
+    if why is not None:
+        pytest.skip(f"the {mesh.name} target has no second cluster to send traffic from ({why})")
+    lab.deploy(mesh, [*lab.objects(), LAB_SERVICE])
+    mesh.apply(*manifests.load("multicluster-gateway.yml"))
+    for rollout in mesh.wait_rollout("linkerd-multicluster"):
+        assert rollout.settled, rollout.reason
+    out = expect(mesh, REMOTE, GATEWAY, "http", path="/headers",
+                 authority=f"server.{lab.NAMESPACE}.svc.cluster.local:80",
+                 headers=[("l5d-client-id", "forged.identity")]).becomes(OK)
+    gateway = expectations.sa_identity("linkerd-gateway", "linkerd-multicluster")
+    assert _client_ids(out.body) == [gateway], out.body
 
 
 # ---- F10.8 the refusal text ----
