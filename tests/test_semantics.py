@@ -148,8 +148,10 @@ def test_a_fictional_version_is_one_record_and_shows_its_one_difference() -> Non
     with ReferenceMesh(Profile("2.20"), semantics=v221) as mesh:
         assert mesh.semantics is v221
         new = _workshop_denial(mesh)
-    assert old == ("unauthorized request on route",) * 2
-    assert new == (NEW_TEXT.format(server="emoji-grpc"),) * 2
+    # from 2.13 the text ends the error chain `client ...: server: ...: <text>` (F10.8)
+    assert all(t and t.startswith("client ") for t in (*old, *new)), (old, new)
+    assert all(t and t.endswith(": unauthorized request on route") for t in old), old
+    assert all(t and t.endswith(": " + NEW_TEXT.format(server="emoji-grpc")) for t in new), new
 
 
 # ---- (c) the record and expectations.py agree where both speak -----------------------------
@@ -206,6 +208,11 @@ ROWS = (
      "a request matching no route of a Gateway API HTTPRoute on the Server: 404, or 403"),
     ("Gateway API HTTPRoute targets", "policy_targets",
      "an open AuthorizationPolicy targeting that route: refused, or it admits"),
+    ("TLS versions", "tls_versions", "tls_versions(version)"),
+    ("refusal text is the error chain", "denial_error_chain",
+     "denial_message(version, ...) starts with `client `"),
+    ("route labels on HTTP authz counters", "authz_route_labels",
+     "authz_route_labels(version)"),
 )
 
 
@@ -263,6 +270,12 @@ def test_record_agrees_with_expectations(version: str) -> None:
         except ValueError:  # expectations: admission refuses the policy
             admitted = False
         assert admitted == (s.policy_targets == "index"), version
+    # the inbound proxy's front door (F10.1, F10.8, F10.10)
+    assert expectations.tls_versions(version) == s.tls_versions
+    chain = expectations.denial_message(version, "srv", "10.0.0.1:40000", "10.0.0.2:8080")
+    assert chain == s.denial("srv", "10.0.0.1:40000", "10.0.0.2:8080")
+    assert chain.startswith("client ") == s.denial_error_chain
+    assert expectations.authz_route_labels(version) == s.authz_route_labels
 
 
 def test_rows_compared_name_record_fields() -> None:
