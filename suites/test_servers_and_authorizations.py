@@ -242,6 +242,19 @@ def _overlapping_server_refusal(mesh: Mesh) -> str:
     return str(err.value)
 
 
+@pytest.mark.versions("2.11")
+@pytest.mark.facts("F2.12")
+def test_2_11_refuses_only_an_identical_server(mesh: Mesh) -> None:
+    """2.11's webhook compares whole specs: a second Server with the same port and selector is
+    refused ("identical server spec already exists"), one selecting every pod on that port is
+    admitted (the controller then logs the conflict and keeps the first)."""
+    mesh.apply(*lab.objects(), lab.server("first", "http"))
+    with pytest.raises(TargetError) as err:
+        mesh.apply(lab.server("twin", "http"))
+    assert "identical server spec already exists" in str(err.value), err.value
+    mesh.apply(lab.server("second", "http", selector={"matchLabels": {}}))
+
+
 @pytest.mark.versions("2.12")
 @pytest.mark.facts("F2.12")
 def test_admission_refuses_overlapping_servers_with_the_old_message(mesh: Mesh) -> None:
