@@ -285,6 +285,23 @@ def test_the_policy_controller_gets_the_default_the_cluster_and_probe_networks(
     assert "--default-policy=all-unauthenticated" in old, old
 
 
+@pytest.mark.facts("F1.21", "F1.22")
+def test_the_default_cluster_networks_are_the_private_ranges_and_fd00_from_2_16(
+        mesh: Mesh) -> None:
+    """Without `--set clusterNetworks`, `linkerd install` gives linkerd-config and the policy
+    controller the chart's default: the private IPv4 ranges and 100.64.0.0/10, and from 2.16
+    also fd00::/8."""
+    want = expectations.cli_facts(mesh.profile.version).cluster_networks
+    docs = rendered(mesh)
+    assert f"--cluster-networks={want}" in policy_controller_args(docs), (
+        want, policy_controller_args(docs))
+    config = next((d for d in docs if d.get("kind") == "ConfigMap"
+                   and d["metadata"]["name"] == "linkerd-config"), None)
+    assert config is not None, "expected `linkerd install` to render the linkerd-config map"
+    values = yaml.safe_load(config["data"]["values"])
+    assert values["clusterNetworks"] == want, values.get("clusterNetworks")
+
+
 # ---- linkerd install: the CRDs (F9.8, F9.9, F9.10)
 
 

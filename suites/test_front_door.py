@@ -33,6 +33,7 @@ from linkerd_conformance import (
     Mesh,
     Metrics,
     Pod,
+    Unsupported,
     expect,
     expectations,
     lab,
@@ -75,11 +76,11 @@ def metrics(mesh: Mesh) -> Metrics:
 def front_door(mesh: Mesh, needs: str) -> Any:
     """The target's client of its own (`front_door()`, the reference mesh's), for a check
     whose client the prober cannot be; else skip."""
-    make = getattr(mesh, "front_door", None)
-    if make is None:
+    try:
+        return mesh.front_door()
+    except Unsupported:
         pytest.skip(f"on the {mesh.name} target this needs {needs}, which the prober in a "
                     "client pod cannot do")
-    return make()
 
 
 class Door:
@@ -378,6 +379,20 @@ def test_the_authorization_counters_have_help_lines(mesh: Mesh) -> None:
 
 
 # ---- F10.11 synthesized responses ----
+
+@pytest.mark.versions(">=2.12")
+@pytest.mark.facts("F5.11")
+def test_curl_fail_exits_22_on_a_refused_plaintext_request(mesh: Mesh) -> None:
+    """What Linkerd's own e2e tests assert of a refusal (`curl -f` exits 22 on the 403);
+    curl runs beside the pods, unmeshed, from inside the cluster networks."""
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http", proxy_protocol="HTTP/1")])
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    door = Door(mesh, "curl beside the pods")
+    code = rc.curl_fail_exit(door.ip, HTTP_PORT, "/hello", door.source)
+    if code is None:
+        pytest.skip("curl is not installed on this machine")
+    assert code == 22, f"expected curl -f to exit 22 on the refused request, it exited {code}"
+
 
 @pytest.mark.facts("F10.11")
 def test_a_synthesized_403_carries_a_date_header(mesh: Mesh) -> None:

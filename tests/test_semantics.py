@@ -295,6 +295,7 @@ def test_cli_fields_agree_with_expectations(version: str) -> None:
     assert (",".join(s.probe_networks) or None) == e.probe_networks  # F1.17
     assert s.serves("AuthorizationPolicy") == e.allow_scrapes  # F9.6
     assert s.check_crds_flag == e.check_crds  # F9.7
+    assert s.cluster_networks_default == e.cluster_networks  # F1.21, F1.22
 
 
 @pytest.mark.parametrize("version", KNOWN_VERSIONS)
