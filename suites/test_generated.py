@@ -75,6 +75,12 @@ def _apply(mesh: Mesh, scenario: Scenario, previous: Sequence[Any] = ()) -> None
     lab.deploy(mesh, [*scenario.workloads(), *scenario.objects])
 
 
+def placed(mesh: Mesh, gen: Sequence[GenCell]) -> list[GenCell]:
+    """The cells whose client the target can place (a cluster cannot place a client outside
+    its networks); `expect_matrix` lists the others as not applicable, with the reason."""
+    return [c for c in gen if mesh.cannot_place(c.client) is None]
+
+
 def _matrix(mesh: Mesh, gen: Sequence[GenCell], within: float) -> str | None:
     """None when every cell converges to its expectation within `within`, else the table.
 
@@ -82,7 +88,7 @@ def _matrix(mesh: Mesh, gen: Sequence[GenCell], within: float) -> str | None:
     takes time of its own (seconds on a loaded machine), so the wait is extended by the time
     `consecutive` rounds of probes take, measured by one round first."""
     start = time.monotonic()
-    for c in gen:
+    for c in placed(mesh, gen):
         mesh.probe(c.client, c.dest, c.protocol, **c.request)
     rounds = (time.monotonic() - start) * current_timeouts().consecutive * 1.5
     try:
@@ -240,7 +246,8 @@ def _disagreement(mesh: Mesh, scenario: Scenario, within: float,
         gen = [c for c in gen if c.key in only]
         if not gen:
             return None
-    text = _matrix(mesh, gen, within)
+    text = _matrix(mesh, gen, within)  # a cell the target cannot place is reported as such
+    gen = placed(mesh, gen)
     if text is not None:
         t = current_timeouts()
         keys = {c.key for c in gen if not all(
