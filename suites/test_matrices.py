@@ -103,44 +103,14 @@ LAB_DESTS: dict[str, tuple[Dest, int, str, dict[str, Any]]] = {
     "grpc": (lab.GRPC, 9090, "grpc", lab.REQUESTS["grpc"]),
     "tcp": (lab.TCP, 7000, "tcp", lab.REQUESTS["tcp"]),
 }
-SUFFIX = "serviceaccount.identity.linkerd.cluster.local"
-
-
-def _server_per_port() -> list[dict[str, Any]]:
-    return [
-        lab.server("web", "http", proxy_protocol="HTTP/1"),
-        lab.server_authorization("lab-wildcard", {"meshTLS": {"identities": [f"*.lab.{SUFFIX}"]}},
-                                 server_name="web"),
-        lab.server("api", "grpc", proxy_protocol="gRPC"),
-        lab.server_authorization("other-sa", {"meshTLS": {"serviceAccounts": [
-            {"name": "client", "namespace": "lab-other"}]}}, server_name="api"),
-        lab.server("raw", "tcp", proxy_protocol="opaque"),
-        lab.server_authorization("cluster-only", {"unauthenticated": True}, server_name="raw"),
-    ]
-
-
-def _authorization_policies() -> list[dict[str, Any]]:
-    return [
-        lab.server("web", "http"),
-        lab.resource("MeshTLSAuthentication", "any-mesh", {"identities": ["*"]}),
-        lab.resource("AuthorizationPolicy", "web-any-mesh", {
-            "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "web"},
-            "requiredAuthenticationRefs": [{"group": "policy.linkerd.io",
-                                            "kind": "MeshTLSAuthentication",
-                                            "name": "any-mesh"}]}),
-        lab.server("api", "grpc"),
-        lab.resource("AuthorizationPolicy", "api-anyone", {
-            "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "api"},
-            "requiredAuthenticationRefs": []}),
-    ]
 
 
 SCENARIOS = {
-    "server-per-port-under-deny": ("deny", _server_per_port, "2.11"),
-    "server-per-port-under-all-unauthenticated": ("all-unauthenticated", _server_per_port,
+    "server-per-port-under-deny": ("deny", lab.server_per_port, "2.11"),
+    "server-per-port-under-all-unauthenticated": ("all-unauthenticated", lab.server_per_port,
                                                   "2.11"),
     "authorization-policies-under-cluster-authenticated": ("cluster-authenticated",
-                                                           _authorization_policies, "2.12"),
+                                                           lab.authorization_policies, "2.12"),
 }
 
 

@@ -174,47 +174,17 @@ def test_web_to_emoji_under_deny_with_no_policy_is_permission_denied(
 
 # ---- lab scenarios: explain's answer for every cell, observed through the reference ----
 
-SUFFIX = "serviceaccount.identity.linkerd.cluster.local"
 LAB_SOURCES = {"meshed": lab.MESHED, "plain": lab.UNMESHED, "other-ns": lab.OTHER_NS,
                "xlab": lab.XLAB, "meshed-outside": lab.MESHED_OUTSIDE,
                "plain-outside": lab.UNMESHED_OUTSIDE}
 LAB_DESTS = {"http": ("http", "/hello"), "grpc": ("grpc", "/lab.Echo/Ping"), "tcp": ("tcp", "/")}
 
 
-def _server_authorizations() -> list[dict[str, Any]]:
-    return [
-        lab.server("web", "http", proxy_protocol="HTTP/1"),
-        lab.server_authorization("lab-wildcard", {"meshTLS": {"identities": [f"*.lab.{SUFFIX}"]}},
-                                 server_name="web"),
-        lab.server("api", "grpc", proxy_protocol="gRPC"),
-        lab.server_authorization("other-sa", {"meshTLS": {"serviceAccounts": [
-            {"name": "client", "namespace": "lab-other"}]}}, server_name="api"),
-        lab.server("raw", "tcp", proxy_protocol="opaque"),
-        lab.server_authorization("cluster-only", {"unauthenticated": True}, server_name="raw"),
-    ]
-
-
-def _authorization_policies() -> list[dict[str, Any]]:
-    return [
-        lab.server("web", "http"),
-        lab.resource("MeshTLSAuthentication", "any-mesh", {"identities": ["*"]}),
-        lab.resource("AuthorizationPolicy", "web-any-mesh", {
-            "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "web"},
-            "requiredAuthenticationRefs": [{"group": "policy.linkerd.io",
-                                            "kind": "MeshTLSAuthentication",
-                                            "name": "any-mesh"}]}),
-        lab.server("api", "grpc"),
-        lab.resource("AuthorizationPolicy", "api-anyone", {
-            "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "api"},
-            "requiredAuthenticationRefs": []}),
-    ]
-
-
 SCENARIOS: dict[str, tuple[str, Any, Any]] = {
     # name: (version, workloads, policy)
-    "serverauthorizations-2.11": ("2.11", lab.objects, _server_authorizations),
-    "serverauthorizations-2.20": ("2.20", lab.objects, _server_authorizations),
-    "authorizationpolicies-2.12": ("2.12", lab.objects, _authorization_policies),
+    "serverauthorizations-2.11": ("2.11", lab.objects, lab.server_per_port),
+    "serverauthorizations-2.20": ("2.20", lab.objects, lab.server_per_port),
+    "authorizationpolicies-2.12": ("2.12", lab.objects, lab.authorization_policies),
     "cluster-authenticated-pod-default-2.20": (
         "2.20", lambda: lab.with_default("cluster-authenticated"), lambda: []),
 }
