@@ -68,9 +68,9 @@ def test_http_authz_counters_move_by_exactly_the_traffic(mesh: Mesh) -> None:
              lambda d: d == (3, 2))
 
 
-@pytest.mark.facts("F7.4", "F7.5")
-def test_allow_counters_name_the_server_and_authorization(mesh: Mesh) -> None:
-    """The allow counter's labels say which Server and which authorization admitted."""
+def admitted_by_open_web(mesh: Mesh) -> dict[str, str]:
+    """A Server on the lab's http port with an open authorization, one meshed request
+    admitted, and the allow counter seen with the labels naming both; those labels."""
     lab.deploy(mesh, [*lab.objects(), lab.server("web", "http"),
                       lab.server_authorization("open", OPEN, server_name="web")])
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
@@ -78,6 +78,13 @@ def test_allow_counters_name_the_server_and_authorization(mesh: Mesh) -> None:
     wait_for(f"inbound_http_authz_allow_total with {labels}",
              lambda: metrics(mesh).value("inbound_http_authz_allow_total", **labels),
              lambda v: v >= 1)
+    return labels
+
+
+@pytest.mark.facts("F7.4", "F7.5")
+def test_allow_counters_name_the_server_and_authorization(mesh: Mesh) -> None:
+    """The allow counter's labels say which Server and which authorization admitted."""
+    admitted_by_open_web(mesh)
 
 
 @pytest.mark.facts("F1.8", "F1.9", "F7.4", "F7.5")
@@ -151,13 +158,7 @@ def test_the_audit_default_allows_and_says_so(mesh: Mesh) -> None:
 @pytest.mark.facts("F7.6", "F7.5")
 def test_server_labels_gain_srv_port_from_2_18(mesh: Mesh) -> None:
     """From 2.18 (proxy v2.286.0) the server labels carry `srv_port`; 2.12-2.17 do not."""
-    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http"),
-                      lab.server_authorization("open", OPEN, server_name="web")])
-    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
-    labels = authz_labels(mesh, "web", "open")
-    wait_for(f"inbound_http_authz_allow_total with {labels}",
-             lambda: metrics(mesh).value("inbound_http_authz_allow_total", **labels),
-             lambda v: v >= 1)
+    labels = admitted_by_open_web(mesh)
     with_port = metrics(mesh).value("inbound_http_authz_allow_total", srv_port="8080", **labels)
     if mesh.profile.at_least("2.18"):
         assert with_port >= 1, f"expected srv_port=\"8080\" beside {labels}"
