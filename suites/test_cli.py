@@ -302,6 +302,44 @@ def test_the_default_cluster_networks_are_the_private_ranges_and_fd00_from_2_16(
     assert values["clusterNetworks"] == want, values.get("clusterNetworks")
 
 
+def control_plane_pods(docs: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """component -> the pod template of its `linkerd-<component>` Deployment."""
+    return {d["metadata"]["name"].removeprefix("linkerd-"): d["spec"]["template"]
+            for d in docs if d.get("kind") == "Deployment"
+            and d["metadata"].get("labels", {}).get("linkerd.io/control-plane-component")}
+
+
+def proxy_env(template: Mapping[str, Any], name: str) -> str | None:
+    for c in template["spec"].get("containers") or []:
+        if c["name"] == "linkerd-proxy":
+            return next((str(e.get("value")) for e in c.get("env") or []
+                         if e.get("name") == name), None)
+    return None
+
+
+@pytest.mark.facts("F1.25")
+def test_a_cluster_wide_deny_leaves_the_control_plane_its_own_default(mesh: Mesh) -> None:
+    """Install with the cluster-wide default deny: identity, destination and proxy-injector
+    are still annotated all-unauthenticated, and their proxies keep the chart's own default
+    (identity cluster-unauthenticated in 2.11), so the control plane stays reachable."""
+    version = mesh.profile.version
+    want = dict(expectations.cli_facts(version).control_plane_proxies)
+    pods = control_plane_pods(rendered(mesh, *deny_flags(version)))
+    observed = {}
+    for component in want:
+        template = pods.get(component)
+        assert template is not None, \
+            f"expected `linkerd install` to render linkerd-{component}, got {sorted(pods)}"
+        annotation = (template["metadata"].get("annotations") or {}).get(
+            "config.linkerd.io/default-inbound-policy")
+        observed[component] = (annotation, proxy_env(template,
+                                                     "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY"))
+    expected = {c: ("all-unauthenticated", p) for c, p in want.items()}
+    assert observed == expected, (
+        f"under {' '.join(deny_flags(version))}: expected (annotation, proxy default) per "
+        f"component {expected}, observed {observed}")
+
+
 # ---- linkerd install: the CRDs (F9.8, F9.9, F9.10)
 
 
@@ -408,3 +446,40 @@ def test_allow_scrapes_lets_prometheus_scrape_under_deny(mesh: Mesh) -> None:
     mesh.apply(*objs)
     expect(mesh, PROMETHEUS, ADMIN, "http", **metrics).becomes(OK)
     expect(mesh, lab.MESHED, ADMIN, "http", **metrics).becomes(HTTP_FORBIDDEN)
+
+
+# ---- linkerd multicluster: linking clusters (F8.6, F8.7)
+
+
+def available_commands(help_text: str) -> list[str]:
+    """The command names of cobra's `Available Commands:` section."""
+    lines = help_text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line == "Available Commands:"), None)
+    if start is None:
+        raise ConformanceFailure(f"expected an `Available Commands:` section in:\n{help_text}")
+    names = []
+    for line in lines[start + 1:]:
+        if not line.startswith("  "):
+            break
+        names.append(line.split()[0])
+    return names
+
+
+@pytest.mark.facts("F8.6", "F8.7")
+def test_clusters_are_linked_with_link_before_2_18_and_link_gen_from_2_18(mesh: Mesh) -> None:
+    """`linkerd multicluster` links clusters with `link --cluster-name` (and
+    `--api-server-address` where the other cluster cannot reach the kubeconfig's address, as on
+    kind) up to 2.17; from 2.18 with `link-gen`, and `link` says it is deprecated."""
+    want = expectations.cli_facts(mesh.profile.version).link_command
+    listed = available_commands(ok(mesh.linkerd("multicluster", "--help")).stdout)
+    assert want in listed and ({"link", "link-gen"} - {want}).isdisjoint(listed), (
+        f"expected `linkerd multicluster --help` to offer {want!r} (not the other), "
+        f"observed {listed}")
+    usage = ok(mesh.linkerd("multicluster", want, "--help"))
+    for flag in ("--cluster-name", "--api-server-address"):
+        assert flag in usage.stdout, f"expected `multicluster {want} --help` to list {flag}"
+    link = ok(mesh.linkerd("multicluster", "link", "--help"))
+    notice = 'Command "link" is deprecated, please use `multicluster link-gen` instead.'
+    assert (notice in link.stderr) == (want == "link-gen"), (
+        f"expected the deprecation notice {'on' if want == 'link-gen' else 'not on'} stderr "
+        f"of `multicluster link --help`, observed stderr {link.stderr!r}")

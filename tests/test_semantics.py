@@ -103,7 +103,9 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
     assert changed["2.20"] == ["meshtls_deletion_bug", "native_sidecar_annotations",
                                "native_sidecar_default"]
     # F7.6, F2.14; the bundled Gateway API CRDs move to v1.1.1 (F4.12, F4.13)
-    assert changed["2.18"] == ["metric_labels", "overlapping_servers", "served_versions"]
+    # F8.6, F8.7: `multicluster link-gen`
+    assert changed["2.18"] == ["metric_labels", "multicluster_link_gen", "overlapping_servers",
+                               "served_versions"]
 
 
 def test_fault_edits_are_named_faults() -> None:
@@ -296,6 +298,8 @@ def test_cli_fields_agree_with_expectations(version: str) -> None:
     assert s.serves("AuthorizationPolicy") == e.allow_scrapes  # F9.6
     assert s.check_crds_flag == e.check_crds  # F9.7
     assert s.cluster_networks_default == e.cluster_networks  # F1.21, F1.22
+    assert dict(s.control_plane_proxy_defaults) == dict(e.control_plane_proxies)  # F1.25
+    assert ("link-gen" if s.multicluster_link_gen else "link") == e.link_command  # F8.6, F8.7
 
 
 @pytest.mark.parametrize("version", KNOWN_VERSIONS)

@@ -263,6 +263,30 @@ BEHAVIOURS: list[Behaviour] = [
               "l.252-258; linkerd/linkerd2@stable-2.12.0:charts/linkerd-control-plane/"
               "templates/destination.yaml l.262-269; linkerd/linkerd2@version-2.16 and "
               "@version-2.20 likewise (l.324-333, l.348-358); F1.17"),
+    Behaviour("linkerd-install-control-plane-defaults", "linkerd", "2.11 / 2.12+",
+              "the identity, destination and proxy-injector pod templates are annotated "
+              "`config.linkerd.io/default-inbound-policy: all-unauthenticated`, and their "
+              "proxies get LINKERD2_PROXY_INBOUND_DEFAULT_POLICY from the chart, not the "
+              "cluster default: all-unauthenticated, except identity's "
+              "cluster-unauthenticated in 2.11",
+              "linkerd/linkerd2@stable-2.11.0:charts/linkerd2/templates/identity.yaml l.130, "
+              "l.199, destination.yaml l.156, l.184, proxy-injector.yaml l.42, l.70, "
+              "charts/partials/templates/_proxy.tpl l.40-41; linkerd/linkerd2@stable-2.12.0:"
+              "charts/linkerd-control-plane/templates/identity.yaml l.127, l.199; "
+              "@version-2.20 identity.yaml l.140, l.239; F1.25"),
+    Behaviour("linkerd-multicluster-link-commands", "linkerd", "2.11-2.17 / 2.18+",
+              "`multicluster --help` lists allow, check, gateways, install, link, uninstall, "
+              "unlink; from 2.18 also link-gen, while link and unlink are deprecated (left "
+              "out of the list, and `Command \"link\" is deprecated, please use `multicluster "
+              "link-gen` instead.` on stderr when run, even with --help); link and link-gen "
+              "take --cluster-name and --api-server-address; an unknown word prints the "
+              "help (multicluster has no Run)",
+              "linkerd/linkerd2@stable-2.11.0 and @version-2.17:multicluster/cmd/root.go "
+              "l.82-88, link.go (flags l.379-380 at 2.17); @version-2.18:multicluster/cmd/"
+              "root.go l.86-93, link.go l.79-80, unlink.go l.32, link-gen.go l.48-49, "
+              "l.121-122; spf13/cobra@v1.9.1:command.go l.910-912 (deprecation on "
+              "OutOrStderr), l.955-968 (not runnable: help before ValidateArgs), "
+              "IsAvailableCommand; F8.6, F8.7"),
     Behaviour("linkerd-inject-default-inbound-policy", "linkerd", "2.12+",
               "`inject [--default-inbound-policy P] -` prints the input with each pod template "
               "annotated `linkerd.io/inject: enabled` and, when P is not the default, "

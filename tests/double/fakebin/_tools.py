@@ -900,9 +900,11 @@ class Linkerd:
             self.inject(rest)
         if cmd == "viz" and rest[:1] == ["allow-scrapes"]:
             self.allow_scrapes(rest[1:])
+        if cmd in ("multicluster", "mc"):
+            self.multicluster(rest)
         if cmd.startswith("-"):
             cobra_flag_error("linkerd", f"unknown flag: {cmd.partition('=')[0]}")
-        if cmd in ("upgrade", "uninstall", "viz", "multicluster",
+        if cmd in ("upgrade", "uninstall", "viz",
                    "identity", "profile", "prune", "completion", "doc", "uninject"):
             not_modelled("linkerd", self.args)
         cobra_unknown_command("linkerd", cmd)
@@ -1056,7 +1058,12 @@ class Linkerd:
             "metadata": {"name": "linkerd-config", "namespace": self.namespace},
             "data": {"values": yaml.safe_dump(values, sort_keys=False)}}]
         for name in ("identity", "destination", "proxy-injector"):
-            containers = [{"name": "linkerd-proxy", "image": images["proxy"]}]
+            # linkerd-install-control-plane-defaults
+            own = "cluster-unauthenticated" if name == "identity" and self.minor <= 11 \
+                else "all-unauthenticated"
+            containers = [{"name": "linkerd-proxy", "image": images["proxy"], "env": [
+                {"name": "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY", "value": own},
+                {"name": "LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS", "value": networks}]}]
             if name == "destination":  # linkerd-install-policy-controller-args
                 containers.append({"name": "policy", "image": images.get(
                     "policy-controller", images["controller"]),
@@ -1072,7 +1079,9 @@ class Linkerd:
                 "metadata": {"name": f"linkerd-{name}", "namespace": self.namespace,
                              "labels": labels},
                 "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                         "template": {"metadata": {"labels": labels},
+                         "template": {"metadata": {"labels": labels, "annotations": {
+                             "config.linkerd.io/default-inbound-policy":
+                             "all-unauthenticated"}},
                                       "spec": {"initContainers": init,
                                                "containers": containers}}}})
         if self.minor <= 11:  # linkerd-211-heartbeat-v1beta1
@@ -1102,6 +1111,46 @@ class Linkerd:
             nets = "0.0.0.0/0,::/0" if self.minor >= 16 else "0.0.0.0/0"
             args.append(f"--probe-networks={nets}")
         return args
+
+    # ---- multicluster (linkerd-multicluster-link-commands)
+    MC_SHORT = {
+        "allow": "Outputs credential resources that allow service-mirror controllers to "
+                 "connect to this cluster",
+        "check": "Check the multicluster extension for potential problems",
+        "gateways": "Display stats information about the gateways in target clusters",
+        "install": "Output Kubernetes configs to install the Linkerd multicluster add-on",
+        "link": "Outputs resources that allow another cluster to mirror services from this one",
+        "link-gen": "Outputs a Link manifest and credentials for another cluster to mirror "
+                    "services from this one",
+        "uninstall": "Output Kubernetes configs to uninstall the Linkerd multicluster add-on",
+        "unlink": "Outputs link resources for deletion"}
+
+    def multicluster(self, rest: list[str]):
+        """Help only: the commands, and link/link-gen's help; running them is not modelled."""
+        names = [n for n in self.MC_SHORT if n != "link-gen" or self.minor >= 18]
+        deprecated = {"link": "please use `multicluster link-gen` instead.",
+                      "unlink": "only use for removing service mirror resources created by "
+                      "the (also deprecated) 'linkerd multicluster link' command (Linkerd "
+                      "2.17 and earlier), using the flag --only-controller"
+                      } if self.minor >= 18 else {}
+        words = [a for a in rest if not a.startswith("-")]
+        helping = "--help" in rest or "-h" in rest
+        if not words or words[0] not in names:  # no Run: cobra prints the help, exit 0
+            width = max(11, *(len(n) for n in names))
+            listed = "".join(f"  {n.ljust(width)} {self.MC_SHORT[n]}\n" for n in sorted(names)
+                             if n not in deprecated)
+            done("Manages the multicluster setup for Linkerd.\n\nUsage:\n  linkerd "
+                 "multicluster [command]\n\nAliases:\n  multicluster, mc\n\nAvailable "
+                 f"Commands:\n{listed}\nUse \"linkerd multicluster [command] --help\" for "
+                 "more information about a command.\n")
+        name = words[0]
+        err = f'Command "{name}" is deprecated, {deprecated[name]}\n' if name in deprecated \
+            else ""
+        if name in ("link", "link-gen") and helping:
+            done(f"{self.MC_SHORT[name]}.\n\nUsage:\n  linkerd multicluster {name} [flags]"
+                 "\n\nFlags:\n      --api-server-address string   The api server address of "
+                 "the target cluster\n      --cluster-name string         Cluster name\n", err)
+        not_modelled("linkerd", self.args)
 
     # ---- authz
     def authz(self, rest: list[str]):
