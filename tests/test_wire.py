@@ -193,6 +193,33 @@ def test_http1_bad_request_gets_400() -> None:
         assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
 
 
+def test_http1_expect_100_continue_gets_the_interim_answer_first() -> None:
+    with front(echo_handler) as srv, socket.create_connection((LOCAL, srv.port), 1) as sock:
+        sock.sendall(b"PUT /e HTTP/1.1\r\nhost: h\r\nexpect: 100-continue\r\n"
+                     b"content-length: 2\r\n\r\n")
+        interim = sock.recv(100)
+        sock.sendall(b"hi")
+        reply = sock.recv(1000)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"PUT /e h hi")
+
+
+def test_http1_pipelined_requests_are_all_answered_in_order() -> None:
+    with front(echo_handler) as srv, socket.create_connection((LOCAL, srv.port), 1) as sock:
+        sock.sendall(b"GET /1 HTTP/1.1\r\nhost: h\r\n\r\n"
+                     b"GET /2 HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n")
+        replies = b"".join(iter(lambda: sock.recv(4096), b""))
+    assert replies.count(b"HTTP/1.1 200 OK\r\n") == 2
+    assert replies.index(b"GET /1 h") < replies.index(b"GET /2 h")
+
+
+def test_http1_request_cut_short_by_the_clients_close_gets_no_answer() -> None:
+    with front(echo_handler) as srv, socket.create_connection((LOCAL, srv.port), 1) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nhost: h\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(100) == b""
+
+
 def test_serve_http1_stops_when_asked() -> None:
     a, b = socket.socketpair()
     stop = threading.Event()
