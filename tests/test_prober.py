@@ -110,6 +110,8 @@ def test_http_allowed_by_echo_server(echo: dict[str, int]) -> None:
     (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
      Verdict.ALLOWED, 200),
     (b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nto-eof", Verdict.ALLOWED, 200),
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n",
+     Verdict.HTTP_FORBIDDEN, 403),  # an interim answer is skipped, the final one counts
 ])
 def test_http_classification(raw: bytes, verdict: Verdict, status: int) -> None:
     with RawServer(http_answer(raw)) as srv:
@@ -198,6 +200,21 @@ def test_keepalive_session_sees_a_per_request_denial() -> None:
         session.close()
     assert first.verdict is Verdict.ALLOWED and first.body == b"ok"
     assert second.verdict is Verdict.HTTP_FORBIDDEN
+
+
+def test_a_close_after_a_kept_alive_answer_is_connection_closed_on_the_reused_connection(
+        ) -> None:
+    """A server that answers, then closes the kept-alive connection: the next request on it
+    sees the close before any byte, a CONNECTION_CLOSED that says it was a reused one."""
+    def handler(conn: socket.socket) -> None:
+        read_request_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        read_request_head(conn)
+    with RawServer(handler) as srv, ProbeSession("http", LOCAL, srv.port) as session:
+        first, second = session.probe(path="/a"), session.probe(path="/b")
+    assert first.verdict is Verdict.ALLOWED
+    assert (second.verdict, second.bytes_seen) == (Verdict.CONNECTION_CLOSED, 0), second.short()
+    assert "reused" in second.detail
 
 
 def test_http1_connection_reuse_against_echo(echo: dict[str, int]) -> None:

@@ -147,15 +147,18 @@ def test_http1_keepalive_chunked_and_head() -> None:
     with front(echo_handler) as srv, socket.create_connection((LOCAL, srv.port), 1) as sock:
         conn = Http1Connection(sock)
         r1 = conn.request("GET", "/a", {"x-one": "1"}, authority="web:80", timeout=1)
-        sock.sendall(b"POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
-        r2 = conn._read_response("POST")
         r3 = conn.request("HEAD", "/c", timeout=1)
         r4 = conn.request("PUT", "/d", body=b"xyz", timeout=1)
         assert conn.reusable and conn.requests == 3
+    with front(echo_handler) as other, \
+            socket.create_connection((LOCAL, other.port), 1) as sock:
+        sock.sendall(b"POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                     b"Connection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        chunked = b"".join(iter(lambda: sock.recv(4096), b""))
     assert (r1.status, r1.body) == (200, b"HTTP/1.1 GET /a web:80 ")
     assert r1.header("x-seen-headers") == "host,x-one"
-    assert r2.body == b"HTTP/1.1 POST /b h abcde"
+    assert chunked.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert chunked.endswith(b"\r\n\r\nHTTP/1.1 POST /b h abcde")
     head_len = len(f"HTTP/1.1 HEAD /c {LOCAL}:{srv.port} ")
     assert (r3.status, r3.body, r3.header("content-length")) == (200, b"", str(head_len))
     assert r4.body.endswith(b"PUT /d 127.0.0.1:%d xyz" % srv.port)
@@ -188,6 +191,33 @@ def test_http1_bad_request_gets_400() -> None:
     with front(echo_handler) as srv, socket.create_connection((LOCAL, srv.port), 1) as sock:
         sock.sendall(b"GET /\r\n\r\n")
         assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+
+
+def test_http1_expect_100_continue_gets_the_interim_answer_first() -> None:
+    with front(echo_handler) as srv, socket.create_connection((LOCAL, srv.port), 1) as sock:
+        sock.sendall(b"PUT /e HTTP/1.1\r\nhost: h\r\nexpect: 100-continue\r\n"
+                     b"content-length: 2\r\n\r\n")
+        interim = sock.recv(100)
+        sock.sendall(b"hi")
+        reply = sock.recv(1000)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"PUT /e h hi")
+
+
+def test_http1_pipelined_requests_are_all_answered_in_order() -> None:
+    with front(echo_handler) as srv, socket.create_connection((LOCAL, srv.port), 1) as sock:
+        sock.sendall(b"GET /1 HTTP/1.1\r\nhost: h\r\n\r\n"
+                     b"GET /2 HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n")
+        replies = b"".join(iter(lambda: sock.recv(4096), b""))
+    assert replies.count(b"HTTP/1.1 200 OK\r\n") == 2
+    assert replies.index(b"GET /1 h") < replies.index(b"GET /2 h")
+
+
+def test_http1_request_cut_short_by_the_clients_close_gets_no_answer() -> None:
+    with front(echo_handler) as srv, socket.create_connection((LOCAL, srv.port), 1) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nhost: h\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(100) == b""
 
 
 def test_serve_http1_stops_when_asked() -> None:
