@@ -73,6 +73,7 @@ def double_env(tmp_path: Path, version: str) -> Iterator[tuple[ClusterDouble, di
         yield double, env
 
 
+@pytest.mark.slow
 def test_every_check_runs_through_the_kind_target(tmp_path: Path, version: str,
                                                   double_env: Any) -> None:
     """Create, build, load, install and run the whole suite on a `kind` cluster (the double);
@@ -83,6 +84,7 @@ def test_every_check_runs_through_the_kind_target(tmp_path: Path, version: str,
     assert_operations_recorded(version, report["operations"])
 
 
+@pytest.mark.slow
 def test_every_check_runs_through_the_kubeconfig_target(tmp_path: Path, version: str) -> None:
     """An existing cluster with Linkerd installed, named by its context."""
     with ClusterDouble(Profile(version), linkerd_installed=True,

@@ -82,6 +82,7 @@ def test_every_story_check_is_caught_by_some_fault() -> None:
     assert not unknown, f"the table names checks that do not exist: {sorted(unknown)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(CATCHES))
 def test_fault_makes_its_checks_fail(fault: str, tmp_path: Path) -> None:
     checks = CATCHES[fault]

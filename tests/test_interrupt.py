@@ -11,9 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_sigint_twice_after_10_s_leaves_no_file_in_the_temp_folder(tmp_path: Path) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()

@@ -143,6 +143,7 @@ def _run_chunk(version: str, fault: str, checks: list[str], report: Path) -> dic
     return {c["nodeid"]: c["result"] for c in yaml.safe_load(report.read_text())["checks"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("version", "fault", "checks"), _replay_params())
 def test_fault_makes_its_checks_fail(version: str, fault: str, checks: list[str],
                                      tmp_path: Path) -> None:
