@@ -577,6 +577,52 @@ def test_linkerd_install_policy_args_and_allow_scrapes(env):
     assert docs[0]["apiVersion"] == "policy.linkerd.io/v1beta3"
 
 
+@covers("linkerd-install-control-plane-defaults")
+def test_linkerd_install_gives_the_control_plane_its_own_default(env):
+    def defaults() -> dict[str, tuple[str, str]]:
+        done = env.run("linkerd", "install", "--ignore-cluster", *flags)
+        out = {}
+        for d in yaml.safe_load_all(done.stdout):
+            if d and d["kind"] == "Deployment":
+                t = d["spec"]["template"]
+                proxy = next(c for c in t["spec"]["containers"] if c["name"] == "linkerd-proxy")
+                env_var = next(e["value"] for e in proxy["env"]
+                               if e["name"] == "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY")
+                out[d["metadata"]["name"]] = (
+                    t["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"],
+                    env_var)
+        return out
+
+    flags = ("--set", "policyController.defaultAllowPolicy=deny")
+    all_u = ("all-unauthenticated", "all-unauthenticated")
+    assert defaults() == {"linkerd-identity": ("all-unauthenticated", "cluster-unauthenticated"),
+                          "linkerd-destination": all_u, "linkerd-proxy-injector": all_u}
+    env.state({"linkerd_version": "edge-26.7.1"})
+    flags = ("--default-inbound-policy", "deny")
+    assert defaults() == {"linkerd-identity": all_u, "linkerd-destination": all_u,
+                          "linkerd-proxy-injector": all_u}
+
+
+@covers("linkerd-multicluster-link-commands")
+def test_linkerd_multicluster_links_with_link_then_link_gen(env):
+    def listed() -> list[str]:
+        text = env.run("linkerd", "multicluster", "--help").stdout
+        block = text.split("Available Commands:\n", 1)[1].split("\n\n", 1)[0]
+        return [line.split()[0] for line in block.splitlines()]
+
+    assert listed() == ["allow", "check", "gateways", "install", "link", "uninstall", "unlink"]
+    link = env.run("linkerd", "multicluster", "link", "--help")
+    assert link.returncode == 0 and "--api-server-address" in link.stdout and not link.stderr
+    assert env.run("linkerd", "mc", "link-gen").stdout.startswith("Manages the multicluster")
+    env.state({"linkerd_version": "edge-26.7.1"})
+    assert listed() == ["allow", "check", "gateways", "install", "link-gen", "uninstall"]
+    link = env.run("linkerd", "multicluster", "link", "--help")
+    assert link.stderr == ('Command "link" is deprecated, please use `multicluster link-gen` '
+                           "instead.\n") and "--cluster-name" in link.stdout
+    gen = env.run("linkerd", "multicluster", "link-gen", "--help")
+    assert gen.returncode == 0 and "--cluster-name" in gen.stdout and not gen.stderr
+
+
 @covers("linkerd-inject-default-inbound-policy")
 def test_linkerd_inject_default_inbound_policy(env, tmp_path):
     dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
