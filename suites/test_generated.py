@@ -75,6 +75,26 @@ def _apply(mesh: Mesh, scenario: Scenario, previous: Sequence[Any] = ()) -> None
     lab.deploy(mesh, [*scenario.workloads(), *scenario.objects])
 
 
+def addresses(mesh: Mesh) -> dict[str, str]:
+    """Where the server sees each client the target can place (`Mesh.client_address`, the
+    reference's as a cluster's): a cell is judged at its client's real source address.
+
+    The generated `networks` are whole cluster networks and everything with `except` of
+    whole cluster networks, so each client's membership is that of the cluster network its
+    real address lies in (a kind pod at 10.244.x.y is inside 10.0.0.0/8, the node at
+    172.18.0.x inside 172.16.0.0/12); only a client outside every cluster network has no real
+    address on a cluster, and `cannot_place` makes its cells not applicable there."""
+    return {row: mesh.client_address(c) for row, c in generated.CLIENTS.items()
+            if mesh.cannot_place(c) is None}
+
+
+def _cells(mesh: Mesh, scenario: Scenario) -> list[GenCell]:
+    """The scenario's cells with the specification's answers, at the clients' addresses."""
+    gen, _ = cells(scenario, tuple(mesh.cluster_networks), mesh.cluster_default,
+                   addresses=addresses(mesh))
+    return gen
+
+
 def placed(mesh: Mesh, gen: Sequence[GenCell]) -> list[GenCell]:
     """The cells whose client the target can place (a cluster cannot place a client outside
     its networks); `expect_matrix` lists the others as not applicable, with the reason."""
@@ -241,7 +261,7 @@ def _disagreement(mesh: Mesh, scenario: Scenario, within: float,
                   only: set[tuple[str, str]] | None = None) -> Disagreement | None:
     """None when every cell (or every cell of `only`) converges within `within` and, when all
     cells are observed, several requests on one connection agree too."""
-    gen, _ = cells(scenario, tuple(mesh.cluster_networks), mesh.cluster_default)
+    gen = _cells(mesh, scenario)
     if only is not None:
         gen = [c for c in gen if c.key in only]
         if not gen:
@@ -291,7 +311,7 @@ def _shrunk_report(mesh: Mesh, scenario: Scenario, first: Disagreement) -> str:
     if confirmed is None:  # the settle time misled the shrinker: report the whole scenario
         small, confirmed = scenario, first
     faults = sorted(getattr(getattr(mesh, "faults", None), "names", ()) or ())
-    gen, _ = cells(small, tuple(mesh.cluster_networks), mesh.cluster_default)
+    gen = _cells(mesh, small)
     rows = sorted({f for c in gen for f in c.expectation.facts} | set(object_rows(small)),
                   key=lambda f: tuple(int(p) for p in f[1:].split(".")))
     return (f"generated scenario seed {scenario.seed} (Linkerd {scenario.version}) disagrees "
@@ -312,12 +332,6 @@ def test_a_generated_scenario_gets_the_specified_answer_in_every_cell(mesh: Mesh
     """Apply the seed's scenario over the lab; every client kind on every port and protocol,
     several requests on one connection, and the authorization counters after one more probe
     of each cell, are what the specification says."""
-    if mesh.name != "reference":
-        # known gap: generated.client_spec places each client at a stand-in address of its
-        # network (pods first, node last); a cluster's real node and pod addresses differ,
-        # so cells that hinge on an address would be judged wrong (use mesh.client_address)
-        pytest.skip(f"on the {mesh.name} target the generated expectations do not yet read "
-                    "the clients' real addresses")
     scenario = generate(seed, str(mesh.profile), tuple(mesh.cluster_networks))
     try:
         _apply(mesh, scenario)
