@@ -33,8 +33,6 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "per run, with one cluster-wide default (a check asking for another is not applicable)",
     "F1.20 needs an install without any": "the proxy's refusal of cluster-* defaults needs a "
     "cluster installed with empty clusterNetworks",
-    "generated expectations do not yet read": "the generated family places clients at "
-    "stand-in addresses of their networks, not yet at a cluster's real ones (a known gap)",
     "which the prober in a client pod cannot do": "front-door checks (section 10) that need "
     "a client speaking TLS itself, a wait past the 10 s detect timeout or response headers",
 }

@@ -224,6 +224,9 @@ def test_a_clients_address_is_its_prober_pods_ip(emojivoto: ClusterMesh) -> None
     assert emojivoto.operations["prober pods"] == 1
     with pytest.raises(Unsupported, match="outside the cluster networks"):
         emojivoto.client_address(Client("bad", network="outside"))
+    # a host-network pod's connections come from where the network plugin says, not its IP
+    with pytest.raises(Unsupported, match="network plugin's choice"):
+        emojivoto.client_address(Client("bad", "kubelet", meshed=False, network="node"))
 
 
 def test_get_reads_an_object_back_as_the_api_keeps_it(emojivoto: ClusterMesh) -> None:
