@@ -340,6 +340,22 @@ def test_a_cluster_wide_deny_leaves_the_control_plane_its_own_default(mesh: Mesh
         f"component {expected}, observed {observed}")
 
 
+@pytest.mark.facts("F2.16")
+def test_the_control_planes_port_names_are_unique_from_2_19(mesh: Mesh) -> None:
+    """`linkerd install` names the control plane's container ports `grpc` and `admin-http` in
+    several containers alike until 2.18; from 2.19 each has its own name (dest-admin,
+    policy-admin, ident-admin, ...), so a Server selecting those pods by an old name stops
+    matching."""
+    want = dict(expectations.cli_facts(mesh.profile.version).control_plane_port_names)
+    pods = control_plane_pods(rendered(mesh))
+    observed = {component: tuple(p["name"] for c in pods[component]["spec"]["containers"]
+                                 for p in c.get("ports") or [])
+                for component in want if component in pods}
+    assert {c: sorted(n) for c, n in observed.items()} == \
+        {c: sorted(n) for c, n in want.items()}, (
+        f"expected the control plane's container port names {want}, observed {observed}")
+
+
 # ---- linkerd install: the CRDs (F9.8, F9.9, F9.10)
 
 

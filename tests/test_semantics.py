@@ -97,8 +97,9 @@ def test_records_are_frozen_and_built_from_the_previous_version() -> None:
     assert changed["2.17"] == ["backend_port_required", "deprecation_warnings"]
     # F9.10, F4.3; F6.9, F6.10: the beta native-sidecar annotation, init containers' named
     # ports indexed
-    assert changed["2.19"] == ["gateway_api_bundled", "init_container_ports_indexed",
-                               "native_sidecar_annotations", "policy_targets"]
+    assert changed["2.19"] == ["control_plane_ports", "gateway_api_bundled",
+                               "init_container_ports_indexed", "native_sidecar_annotations",
+                               "policy_targets"]
     # F4.8; F6.9: native sidecars by default, the stable annotation
     assert changed["2.20"] == ["meshtls_deletion_bug", "native_sidecar_annotations",
                                "native_sidecar_default"]
@@ -300,6 +301,8 @@ def test_cli_fields_agree_with_expectations(version: str) -> None:
     assert s.cluster_networks_default == e.cluster_networks  # F1.21, F1.22
     assert dict(s.control_plane_proxy_defaults) == dict(e.control_plane_proxies)  # F1.25
     assert ("link-gen" if s.multicluster_link_gen else "link") == e.link_command  # F8.6, F8.7
+    assert {c: sorted(n for _, _, n in ports) for c, ports in s.control_plane_ports.items()} \
+        == {c: sorted(n) for c, n in e.control_plane_port_names}  # F2.16
 
 
 @pytest.mark.parametrize("version", KNOWN_VERSIONS)

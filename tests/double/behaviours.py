@@ -274,6 +274,15 @@ BEHAVIOURS: list[Behaviour] = [
               "charts/partials/templates/_proxy.tpl l.40-41; linkerd/linkerd2@stable-2.12.0:"
               "charts/linkerd-control-plane/templates/identity.yaml l.127, l.199; "
               "@version-2.20 identity.yaml l.140, l.239; F1.25"),
+    Behaviour("linkerd-install-control-plane-port-names", "linkerd", "2.11-2.18 / 2.19+",
+              "the control-plane containers' ports are named grpc and admin-http (several "
+              "containers alike) until 2.18; from 2.19 dest-grpc, dest-admin, spval-admin, "
+              "policy-grpc, policy-admin, ident-grpc, ident-admin, injector-admin "
+              "(sp-validator, policy-https and proxy-injector unchanged); numbers unchanged",
+              "linkerd/linkerd2@stable-2.11.0:charts/linkerd2/templates/destination.yaml, "
+              "identity.yaml, proxy-injector.yaml (containerPort entries); @version-2.18 and "
+              "@version-2.19:charts/linkerd-control-plane/templates/ the same files; commit "
+              "148fd1c16 (#14111); F2.16"),
     Behaviour("linkerd-multicluster-link-commands", "linkerd", "2.11-2.17 / 2.18+",
               "`multicluster --help` lists allow, check, gateways, install, link, uninstall, "
               "unlink; from 2.18 also link-gen, while link and unlink are deprecated (left "

@@ -603,6 +603,23 @@ def test_linkerd_install_gives_the_control_plane_its_own_default(env):
                           "linkerd-proxy-injector": all_u}
 
 
+@covers("linkerd-install-control-plane-port-names")
+def test_linkerd_install_names_control_plane_ports_per_generation(env):
+    def names() -> list[str]:
+        done = env.run("linkerd", "install", "--ignore-cluster")
+        return sorted(p["name"] for d in yaml.safe_load_all(done.stdout)
+                      if d and d["kind"] == "Deployment"
+                      for c in d["spec"]["template"]["spec"]["containers"]
+                      for p in c.get("ports") or [])
+
+    old = names()
+    assert old.count("admin-http") == 5 and "dest-admin" not in old
+    env.state({"linkerd_version": "edge-26.7.1"})
+    new = names()
+    assert "admin-http" not in new and {"dest-admin", "policy-admin", "ident-admin",
+                                        "injector-admin", "spval-admin"} <= set(new)
+
+
 @covers("linkerd-multicluster-link-commands")
 def test_linkerd_multicluster_links_with_link_then_link_gen(env):
     def listed() -> list[str]:

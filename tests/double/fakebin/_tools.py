@@ -1068,8 +1068,11 @@ class Linkerd:
                 containers.append({"name": "policy", "image": images.get(
                     "policy-controller", images["controller"]),
                     "args": self.policy_controller_args(values)})
-            containers.append({"name": name if name != "proxy-injector" else "proxy-injector",
-                               "image": images["controller"]})
+                containers.append({"name": "sp-validator", "image": images["controller"]})
+            containers.append({"name": name, "image": images["controller"]})
+            for container, port, port_name in self.control_plane_ports(name):
+                next(c for c in containers if c["name"] == container).setdefault(
+                    "ports", []).append({"containerPort": port, "name": port_name})
             init = [{"name": "linkerd-init", "image": images["proxy-init"]}] if (
                 "proxy-init" in images) else []
             labels = {"linkerd.io/control-plane-component": name,
@@ -1092,6 +1095,23 @@ class Linkerd:
                     "spec": {"restartPolicy": "Never", "containers": [
                         {"name": "heartbeat", "image": images["controller"]}]}}}}}})
         return docs
+
+    def control_plane_ports(self, name: str) -> list[tuple[str, int, str]]:
+        """linkerd-install-control-plane-port-names: (container, port, name) of a component."""
+        new = self.minor >= 19
+        return {
+            "destination": [("destination", 8086, "dest-grpc" if new else "grpc"),
+                            ("destination", 9996, "dest-admin" if new else "admin-http"),
+                            ("sp-validator", 8443, "sp-validator"),
+                            ("sp-validator", 9997, "spval-admin" if new else "admin-http"),
+                            ("policy", 8090, "policy-grpc" if new else "grpc"),
+                            ("policy", 9990, "policy-admin" if new else "admin-http"),
+                            ("policy", 9443, "policy-https")],
+            "identity": [("identity", 8080, "ident-grpc" if new else "grpc"),
+                         ("identity", 9990, "ident-admin" if new else "admin-http")],
+            "proxy-injector": [("proxy-injector", 8443, "proxy-injector"),
+                               ("proxy-injector", 9995,
+                                "injector-admin" if new else "admin-http")]}[name]
 
     def policy_controller_args(self, values: dict) -> list[str]:
         """The destination chart's policy container args (charts/linkerd2/templates/
