@@ -35,8 +35,9 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "cluster installed with empty clusterNetworks",
     "generated expectations do not yet read": "the generated family places clients at "
     "stand-in addresses of their networks, not yet at a cluster's real ones (a known gap)",
-    "which the prober in a client pod cannot do": "front-door checks (section 10) that need "
-    "a client speaking TLS itself, a wait past the 10 s detect timeout or response headers",
+    "run from this machine, which reaches no pod": "front-door checks that run curl or "
+    "openssl (F5.11 `curl -f` exits 22, F10.4 the CertificateRequest's CA names): these run on "
+    "the test machine, and the prober image has neither",
 }
 
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],
