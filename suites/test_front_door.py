@@ -9,8 +9,11 @@ identity header (F10.7), the refusal text (F10.8), the detect timeout (F10.9), m
 (F10.10), synthesized responses (F10.11) and close_notify (F10.12).
 
 The checks that need a client speaking TLS itself (a chosen SNI, version, ALPN or certificate),
-a silent connection past the proxy's 10 s detect timeout, or a response's headers run on the
-reference mesh only: the prober in a client pod reports none of these (each skip says so).
+raw bytes, a silent connection past the proxy's detect timeout, or a response's headers use
+the target's front door (`mesh.front_door()`): in this process on the reference mesh, the
+prober's `frontdoor` mode in the lab's unmeshed client pod on a cluster. A mesh certificate
+needs the cluster's issuer, which only the kind target has (elsewhere such a check is not
+applicable); curl and openssl run on this machine, so their checks run on the reference only.
 """
 
 from __future__ import annotations
