@@ -26,8 +26,6 @@ from linkerd_conformance.api import Profile
 CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "no client address outside the cluster networks": "a client outside clusterNetworks needs "
     "an address no pod has (issue: clients outside the cluster on kind)",
-    "the prober speaks TLS only through a meshed pod's proxy": "TLS without a client "
-    "certificate would need the prober to speak TLS itself",
     "has no second cluster": "the gateway identity needs a second cluster",
     "needs a cluster installed with the cluster-wide default": "a cluster is installed once "
     "per run, with one cluster-wide default (a check asking for another is not applicable)",

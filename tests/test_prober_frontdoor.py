@@ -118,3 +118,26 @@ def test_a_connection_that_fails_is_a_result_not_a_crash() -> None:
         port = s.getsockname()[1]  # bound, never listening: refused
         with pytest.raises(frontdoor.FrontDoorError, match="ConnectionRefusedError"):
             run("raw", port, data=b"x", want=1)
+
+
+def test_a_probe_over_tls_without_a_certificate(authority: IdentityAuthority) -> None:
+    """`probe` with `sni` and `ca`: the prober's own TCP probe over TLS it speaks itself,
+    presenting no certificate (a client with TLS but no identity, F3.5, F10.10)."""
+    ctx = authority.issue(SERVER).server_context(("1.3",))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(cafile=str(authority.anchor_path))
+    seen: list[object] = []
+
+    def handler(conn: socket.socket) -> None:
+        with contextlib.suppress(ssl.SSLError, OSError):
+            tls = ctx.wrap_socket(conn, server_side=True)
+            seen.append(tls.getpeercert())
+            tls.sendall(tls.recv(1024))
+
+    with RawServer(handler) as srv:
+        out = run("probe", srv.port, protocol="tcp", timeout=2, request={"payload": b"hi"},
+                  sni=SERVER, ca=authority.anchor_path.read_text())
+        plain = run("probe", srv.port, protocol="tcp", timeout=2, request={"payload": b"hi"})
+    assert getattr(out, "verdict", None) is Verdict.ALLOWED and out.body == b"hi", out  # type: ignore[attr-defined]
+    assert seen[0] is None, "the prober presented a certificate"
+    assert getattr(plain, "verdict", None) is not Verdict.ALLOWED, plain
