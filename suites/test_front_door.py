@@ -9,8 +9,11 @@ identity header (F10.7), the refusal text (F10.8), the detect timeout (F10.9), m
 (F10.10), synthesized responses (F10.11) and close_notify (F10.12).
 
 The checks that need a client speaking TLS itself (a chosen SNI, version, ALPN or certificate),
-a silent connection past the proxy's 10 s detect timeout, or a response's headers run on the
-reference mesh only: the prober in a client pod reports none of these (each skip says so).
+raw bytes, a silent connection past the proxy's detect timeout, or a response's headers use
+the target's front door (`mesh.front_door()`): in this process on the reference mesh, the
+prober's `frontdoor` mode in the lab's unmeshed client pod on a cluster. A mesh certificate
+needs the cluster's issuer, which only the kind target has (elsewhere such a check is not
+applicable); curl and openssl run on this machine, so their checks run on the reference only.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from linkerd_conformance import (
     Dest,
     Mesh,
     Metrics,
+    Outcome,
     Pod,
     Unsupported,
     expect,
@@ -74,33 +78,68 @@ def metrics(mesh: Mesh) -> Metrics:
 
 
 def front_door(mesh: Mesh, needs: str) -> Any:
-    """The target's client of its own (`front_door()`, the reference mesh's), for a check
-    whose client the prober cannot be; else skip."""
+    """The target's client of its own (`front_door()`): in the test process on the reference
+    mesh, the prober in an unmeshed client pod on a cluster; else skip."""
     try:
-        return mesh.front_door()
-    except Unsupported:
+        return mesh.front_door(lab.UNMESHED)
+    except Unsupported as e:
         pytest.skip(f"on the {mesh.name} target this needs {needs}, which the prober in a "
-                    "client pod cannot do")
+                    f"client pod cannot do ({e})")
 
 
 class Door:
     """A client of this project's own at the lab server's address, from inside the cluster
-    networks, unmeshed (reference mesh only)."""
+    networks, unmeshed: the target's front door, its operations aimed at the lab server."""
 
-    def __init__(self, mesh: Mesh, needs: str) -> None:
+    def __init__(self, mesh: Mesh, needs: str, *, local_tools: bool = False) -> None:
+        self.mesh = mesh
         self.door = front_door(mesh, needs)
-        self.ip = server_pod(mesh).ip
-        self.source = self.door.source_ip
-        self.anchor = self.door.anchor_path
+        if local_tools and not self.door.local_tools:
+            pytest.skip(f"on the {mesh.name} target this needs {needs} run from this machine, "
+                        "which reaches no pod (the prober image has no curl or openssl)")
+        self.pod = server_pod(mesh)
+        self.ip = self.pod.ip
+
+    @property
+    def source(self) -> str:
+        return str(self.door.source_ip)
+
+    @property
+    def anchor(self) -> str:
+        """The trust anchor, PEM."""
+        return str(self.door.anchor)
+
+    @property
+    def detect_timeout(self) -> float:
+        """The lab server's proxy's detect timeout."""
+        return float(self.door.detect_timeout_of(self.pod))
 
     def meshed_certificate(self) -> tuple[str, str]:
-        """The lab client's own chain and key, issued by the mesh's CA."""
-        cert: tuple[str, str] = self.door.certificate(lab.identity(lab.MESHED))
+        """The lab client's own chain and key (PEM), issued by the mesh's CA."""
+        try:
+            cert: tuple[str, str] = self.door.certificate(lab.identity(lab.MESHED))
+        except Unsupported as e:
+            pytest.skip(f"not applicable to the {self.mesh.name} target: {e}")
         return cert
 
     def tls(self, port: int, **kwargs: Any) -> rc.TlsResult:
         kwargs.setdefault("sni", identity_of_server())
-        return rc.tls_client(self.ip, port, self.source, **kwargs)
+        result: rc.TlsResult = self.door.tls(self.ip, port, **kwargs)
+        return result
+
+    def raw_exchange(self, port: int, data: bytes, want: int, timeout: float = rc.TIMEOUT
+                     ) -> bytes:
+        return bytes(self.door.raw_exchange(self.ip, port, data, want, timeout))
+
+    def hold(self, port: int) -> Outcome:
+        """A connection on which nothing is sent, until the proxy closes it (or long after
+        its detect timeout)."""
+        out: Outcome = self.door.hold(self.ip, port, self.detect_timeout + 5)
+        return out
+
+    def http_get(self, port: int, path: str) -> tuple[int, bytes, dict[str, str]]:
+        got: tuple[int, bytes, dict[str, str]] = self.door.http_get(self.ip, port, path)
+        return got
 
 
 def counted(mesh: Mesh, name: str, **labels: str) -> float:
@@ -122,7 +161,7 @@ def test_the_proxy_accepts_each_versions_tls_versions_only(mesh: Mesh) -> None:
     door = Door(mesh, "a TLS client offering only TLS 1.2")
     accepted = expectations.tls_versions(mesh.profile.version)
     for version in ("1.2", "1.3"):
-        got = door.tls(HTTP_PORT, versions=(version,), cafile=door.anchor)
+        got = door.tls(HTTP_PORT, versions=(version,), ca=door.anchor)
         assert got.established == (version in accepted), (
             f"TLS {version} only: expected {'a handshake' if version in accepted else 'a refusal'}"
             f" (accepted: {', '.join(accepted)}), observed {got}")
@@ -141,14 +180,14 @@ def test_tls_with_another_sni_is_passed_through_to_the_app_unterminated(mesh: Me
     door = Door(mesh, "a ClientHello with a chosen SNI")
     for sni in (FOREIGN_SNI, None):
         hello = rc.client_hello(sni)
-        back = rc.raw_exchange(door.ip, TCP_PORT, door.source, hello, len(hello))
+        back = door.raw_exchange(TCP_PORT, hello, len(hello))
         assert back == hello, (f"a ClientHello with SNI {sni!r}: expected the app to echo it "
                                f"unterminated, observed {back[:16].hex()}… ({len(back)} bytes)")
     wait_counted(mesh, "inbound_tcp_authz_allow_total", 1, tls="opaque", sni=FOREIGN_SNI)
     wait_counted(mesh, "inbound_tcp_authz_allow_total", 1, tls="no_identity",
                  no_tls_reason="no_tls_from_remote")
     own = rc.client_hello(identity_of_server())
-    back = rc.raw_exchange(door.ip, TCP_PORT, door.source, own, len(own), timeout=2)
+    back = door.raw_exchange(TCP_PORT, own, len(own), timeout=2)
     assert back and back != own and back[0] == 0x16 and back[5] == 0x02, (
         f"a ClientHello naming the proxy: expected its ServerHello, observed {back[:16].hex()}")
 
@@ -161,7 +200,7 @@ def test_an_application_port_negotiates_no_alpn(mesh: Mesh) -> None:
     selected (only the proxy's port 4143 negotiates one)."""
     lab.deploy(mesh, lab.objects())
     door = Door(mesh, "a TLS client offering ALPN")
-    got = door.tls(GRPC_PORT, alpn=("h2", "http/1.1"), cafile=door.anchor,
+    got = door.tls(GRPC_PORT, alpn=("h2", "http/1.1"), ca=door.anchor,
                    cert=door.meshed_certificate())
     assert got.established, got
     assert got.alpn is None, f"expected no ALPN protocol, the proxy selected {got.alpn!r}"
@@ -175,13 +214,14 @@ def test_a_client_certificate_from_another_ca_gets_unknown_ca(mesh: Mesh) -> Non
     by another CA (with the same names) is refused with the `unknown_ca` alert."""
     lab.deploy(mesh, lab.objects())
     door = Door(mesh, "a TLS client presenting a certificate of another CA")
+    mine = door.meshed_certificate()
     with door.door.foreign_ca() as issue:
         # nothing sent after the handshake: in TLS 1.3 the alert follows the client's
         # Finished, and data still unread at the server's close would turn it into a reset
-        got = door.tls(HTTP_PORT, cafile=door.anchor, cert=issue(lab.identity(lab.MESHED)))
+        got = door.tls(HTTP_PORT, ca=door.anchor, cert=issue(lab.identity(lab.MESHED)))
     assert "UNKNOWN_CA" in got.error.upper() and not got.reply, (
         f"expected the unknown_ca alert and no answer, observed {got}")
-    ok = door.tls(HTTP_PORT, cafile=door.anchor, cert=door.meshed_certificate(),
+    ok = door.tls(HTTP_PORT, ca=door.anchor, cert=mine,
                   send=b"GET /hello HTTP/1.1\r\nhost: lab\r\nconnection: close\r\n\r\n")
     assert ok.reply.startswith(b"HTTP/1.1 200"), f"the mesh's own certificate: {ok}"
 
@@ -191,7 +231,7 @@ def test_the_certificate_request_names_the_trust_anchor(mesh: Mesh) -> None:
     """The proxy's CertificateRequest lists the trust anchor as the CA hint, as
     `openssl s_client` prints it."""
     lab.deploy(mesh, lab.objects())
-    door = Door(mesh, "openssl s_client")
+    door = Door(mesh, "openssl s_client", local_tools=True)
     if not rc.openssl_available():
         pytest.skip("openssl is not installed")
     out = rc.openssl_s_client(door.ip, HTTP_PORT, "-servername", identity_of_server())
@@ -215,7 +255,7 @@ def test_an_opaque_port_does_not_terminate_tls_sent_straight_to_it(mesh: Mesh) -
                  client_id=lab.identity(lab.MESHED), target_port=str(TCP_PORT))
     door = Door(mesh, "TLS sent straight to an opaque port")
     hello = rc.client_hello(identity_of_server())
-    back = rc.raw_exchange(door.ip, TCP_PORT, door.source, hello, len(hello))
+    back = door.raw_exchange(TCP_PORT, hello, len(hello))
     assert back == hello, (f"expected the ClientHello echoed by the app (no termination), "
                            f"observed {back[:16].hex()}… ({len(back)} bytes)")
     wait_counted(mesh, "inbound_tcp_authz_allow_total", 1, tls="no_identity",
@@ -306,12 +346,12 @@ def test_a_silent_client_is_closed_after_the_detect_timeout_and_not_counted_as_d
     """A client that sends nothing on a port that is not opaque is closed once the detect
     timeout passes and counted in `inbound_tcp_errors_total{error="tls detection timeout"}`,
     not as an authorization refusal."""
-    door = front_door(mesh, "a probe that waits past the proxy's fixed 10 s detect timeout")
     lab.deploy(mesh, lab.objects())
+    door = Door(mesh, "a probe that waits past the proxy's 10 s detect timeout")
     expect(mesh, lab.UNMESHED, lab.TCP, "tcp", **lab.REQUESTS["tcp"]).becomes(ALLOWED)
     before = metrics(mesh)
     start = time.monotonic()
-    out = mesh.probe(lab.UNMESHED, lab.TCP, "tcp", **SILENT)
+    out = door.hold(TCP_PORT)
     waited = time.monotonic() - start
     assert out.verdict is CONNECTION_CLOSED.verdict and out.bytes_seen == 0, out.short()
     assert waited >= door.detect_timeout * 0.9, (
@@ -387,7 +427,7 @@ def test_curl_fail_exits_22_on_a_refused_plaintext_request(mesh: Mesh) -> None:
     curl runs beside the pods, unmeshed, from inside the cluster networks."""
     lab.deploy(mesh, [*lab.objects(), lab.server("web", "http", proxy_protocol="HTTP/1")])
     expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
-    door = Door(mesh, "curl beside the pods")
+    door = Door(mesh, "curl beside the pods", local_tools=True)
     code = rc.curl_fail_exit(door.ip, HTTP_PORT, "/hello", door.source)
     if code is None:
         pytest.skip("curl is not installed on this machine")
@@ -400,7 +440,7 @@ def test_a_synthesized_403_carries_a_date_header(mesh: Mesh) -> None:
     lab.deploy(mesh, [*lab.objects(), lab.server("web", "http", proxy_protocol="HTTP/1")])
     expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
     door = Door(mesh, "a response's headers")
-    status, body, headers = rc.requests_get(door.ip, HTTP_PORT, "/hello", door.source)
+    status, body, headers = door.http_get(HTTP_PORT, "/hello")
     assert status == 403 and body == b"", (status, body[:80])
     assert "date" in headers, f"no date header on the 403: {headers}"
 
@@ -423,7 +463,7 @@ def test_the_proxy_closes_tls_with_close_notify(mesh: Mesh) -> None:
     `close_notify` first: the client's read ends cleanly, not with an unexpected EOF."""
     lab.deploy(mesh, lab.objects())
     door = Door(mesh, "a TLS client that tells close_notify from a bare close")
-    got = door.tls(HTTP_PORT, cafile=door.anchor, cert=door.meshed_certificate(),
+    got = door.tls(HTTP_PORT, ca=door.anchor, cert=door.meshed_certificate(),
                    send=b"GET /hello HTTP/1.1\r\nhost: lab\r\nconnection: close\r\n\r\n")
     assert got.reply.startswith(b"HTTP/1.1 200"), got
     assert got.close_notify is True, f"the proxy closed without close_notify: {got}"

@@ -26,15 +26,14 @@ from linkerd_conformance.api import Profile
 CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "no client address outside the cluster networks": "a client outside clusterNetworks needs "
     "an address no pod has (issue: clients outside the cluster on kind)",
-    "the prober speaks TLS only through a meshed pod's proxy": "TLS without a client "
-    "certificate would need the prober to speak TLS itself",
     "has no second cluster": "the gateway identity needs a second cluster",
     "needs a cluster installed with the cluster-wide default": "a cluster is installed once "
     "per run, with one cluster-wide default (a check asking for another is not applicable)",
     "F1.20 needs an install without any": "the proxy's refusal of cluster-* defaults needs a "
     "cluster installed with empty clusterNetworks",
-    "which the prober in a client pod cannot do": "front-door checks (section 10) that need "
-    "a client speaking TLS itself, a wait past the 10 s detect timeout or response headers",
+    "run from this machine, which reaches no pod": "front-door checks that run curl or "
+    "openssl (F5.11 `curl -f` exits 22, F10.4 the CertificateRequest's CA names): these run on "
+    "the test machine, and the prober image has neither",
 }
 
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],

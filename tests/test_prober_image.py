@@ -215,6 +215,7 @@ sys.path.insert(0, sys.argv[1])
 
 IMPORT = GUARD + """\
 import linkerd_conformance.prober, linkerd_conformance.prober.serve
+import linkerd_conformance.prober.frontdoor  # a cluster's front door runs it in the pod
 outside = sorted(m.__file__ for n, m in sys.modules.items()
                  if n.partition(".")[0] == "linkerd_conformance"
                  and not m.__file__.startswith(sys.argv[1]))

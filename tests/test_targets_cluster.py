@@ -249,7 +249,7 @@ def test_a_cluster_mesh_declares_its_capabilities(lab: Lab) -> None:
     """What the plugin and the helpers read, declared rather than probed with getattr."""
     m = new_mesh(lab)
     assert m.release is None and dict(m.operations) == {}
-    assert m.client_networks == ("pod", "node") and m.anonymous_tls is False
+    assert m.client_networks == ("pod", "node") and m.anonymous_tls is True
 
 
 def test_outside_clients_cannot_be_placed_on_a_cluster(lab: Lab) -> None:

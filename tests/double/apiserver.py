@@ -45,6 +45,7 @@ from linkerd_conformance.prober.__main__ import (
     parse_probe_args,
     parse_session_args,
 )
+from linkerd_conformance.prober.frontdoor import run_request as run_front_door
 from linkerd_conformance.prober.held import serve_session
 from linkerd_conformance.reference.admission import WEBHOOK, AdmissionError, admit
 from linkerd_conformance.reference.cli import inbound_server
@@ -53,6 +54,12 @@ from linkerd_conformance.reference.store import stored_kind
 from linkerd_conformance.reference.workloads import PROXY, PodRuntime, template_hash
 
 POLICY = "policy.linkerd.io"
+#: How long a `prober frontdoor` exec waits for its request line
+FRONT_DOOR_STDIN_WAIT = 30.0
+#: linkerd2-proxy's detect timeout setting (linkerd/app/src/env.rs ENV_INBOUND_DETECT_TIMEOUT)
+DETECT_TIMEOUT_ENV = "LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT"
+#: The objects `linkerd install` renders for the identity it is given (namespace linkerd)
+IDENTITY_ISSUER, TRUST_ROOTS = "linkerd-identity-issuer", "linkerd-identity-trust-roots"
 GATEWAY = "gateway.networking.k8s.io"
 PROBER_REPOSITORY_SUFFIX = "linkerd-conformance/prober"
 PROBER_LABEL = ("app.kubernetes.io/name", "linkerd-conformance-prober")
@@ -470,6 +477,38 @@ class ProbeHeld(ExecProcess):
                 pass
 
         return serve_session(session, self._lines(), _Out())  # type: ignore[arg-type]
+
+
+class FrontDoorOnce(ExecProcess):
+    """`python -m linkerd_conformance.prober frontdoor`: the prober's own front-door
+    operation (`prober.frontdoor.run_request`) on the first stdin line, from the pod."""
+
+    def __init__(self, stdout: Callable[[bytes], None], stderr: Callable[[bytes], None],
+                 connect: Callable[[], Any]) -> None:
+        super().__init__(stdout, stderr)
+        self.connect = connect
+        self.queue: queue.Queue[str] = queue.Queue()
+
+    def on_line(self, line: bytes) -> None:
+        self.queue.put(line.decode("utf-8", "replace"))
+
+    def run(self) -> int:
+        deadline = time.monotonic() + FRONT_DOOR_STDIN_WAIT
+        while True:
+            try:
+                line = self.queue.get(timeout=0.05)
+                break
+            except queue.Empty:
+                if self.stdin_closed.is_set() or time.monotonic() > deadline:
+                    self.stderr(b"prober frontdoor: bad request: no request line on stdin.\n")
+                    return 2
+        try:
+            result = run_front_door(line, self.connect())
+        except (ValueError, TypeError, KeyError) as e:
+            self.stderr(f"prober frontdoor: bad request: {e}.\n".encode())
+            return 2
+        self.stdout((json.dumps(result, sort_keys=True) + "\n").encode())
+        return 0
 
 
 class _WebSocket:
@@ -1070,6 +1109,9 @@ class ApiServer:
         return f"{self.cluster_name}-control-plane"
 
     def _proxy_container(self, env: Mapping[str, str], native: bool) -> dict[str, Any]:
+        # the reference's proxies detect for less than linkerd2-proxy's 10 s default: said in
+        # the env var the proxy reads it from (double-proxy-detect-timeout)
+        env = {**env, DETECT_TIMEOUT_ENV: f"{round(self.mesh.detect_timeout * 1000)}ms"}
         c: dict[str, Any] = {
             "name": PROXY, "image": "cr.l5d.io/linkerd/proxy",
             "env": [{"name": k, "value": v} for k, v in env.items()],
@@ -1416,6 +1458,24 @@ class ApiServer:
                     {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
                      "message": "no conflicts found"}]}
             self._side[key] = new
+        if ns == CONTROL_PLANE_NS and name in (IDENTITY_ISSUER, TRUST_ROOTS):
+            self._adopt_identity()
+
+    def _adopt_identity(self) -> None:
+        """Once the installed issuer Secret and trust roots are both applied, the reference's
+        identity controller issues from them (double-installed-identity)."""
+        with self._lock:
+            secret = self._side.get(("", "Secret", CONTROL_PLANE_NS, IDENTITY_ISSUER))
+            roots = self._side.get(("", "ConfigMap", CONTROL_PLANE_NS, TRUST_ROOTS))
+        if secret is None or roots is None:
+            return
+        data, anchor = secret.get("data") or {}, (roots.get("data") or {}).get("ca-bundle.crt")
+        if not anchor or "crt.pem" not in data or "key.pem" not in data:
+            return
+        crt, key = (base64.b64decode(data[k]) for k in ("crt.pem", "key.pem"))
+        if anchor.encode().strip() == self.mesh.authority.anchor_path.read_bytes().strip():
+            return  # already the reference's own (a double installed with its anchor)
+        self.mesh.adopt_identity(anchor, crt, key)
 
     def _patch(self, req: _Request, rt: RType, ns: str | None, name: str) -> tuple[int, Any]:
         ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -1661,6 +1721,9 @@ class ApiServer:
             return Refuse(stdout, stderr, "the cluster double runs only `python -m "
                           f"linkerd_conformance.prober ...` in a prober pod, not {command}")
         argv = command[3:]
+        if argv[:1] == ["frontdoor"] and self.is_prober(pod):
+            client = self.prober_client(pod)
+            return FrontDoorOnce(stdout, stderr, lambda: self.mesh.connector(client))
         if argv[:1] in (["serve"], ["idle"]):
             return Refuse(stdout, stderr, f"the cluster double does not run `prober "
                           f"{argv[0]}` in an exec (not implemented)")

@@ -149,6 +149,20 @@ BEHAVIOURS: list[Behaviour] = [
               "the --identity-*-file flags are read with ReadFile; a missing file fails with "
               "`open PATH: no such file or directory`",
               L11 + "cli/cmd/options.go:143-154, 186-208"),
+    Behaviour("linkerd-install-identity-objects", "linkerd", "2.11-2.20",
+              "with the --identity-*-file flags, install renders Secret linkerd-identity-issuer "
+              "(crt.pem, key.pem: the issuer files, trimmed, base64) and ConfigMap "
+              "linkerd-identity-trust-roots (ca-bundle.crt: the anchors); the identity "
+              "controller issues proxies' certificates from that issuer, so the double's "
+              "reference adopts it once both are applied",
+              L11 + "charts/linkerd2/templates/identity.yaml l.7-35; " + L12
+              + "charts/linkerd-control-plane/templates/identity.yaml l.7-35"),
+    Behaviour("proxy-inbound-detect-timeout-env", "linkerd", "2.11-2.20",
+              "the proxy's inbound detect timeout is LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT "
+              "(digits and a unit: ms, s, m, h, d), else 10 s; the double's injected proxies "
+              "carry the reference's shorter one in that variable",
+              "linkerd/linkerd2-proxy@HEAD:linkerd/app/src/env.rs (ENV_INBOUND_DETECT_TIMEOUT, "
+              "DEFAULT_INBOUND_DETECT_TIMEOUT, parse_duration); F10.9"),
     Behaviour("linkerd-install-output", "linkerd", "2.11-2.20",
               "install renders the Namespace, ConfigMap linkerd-config (values: linkerdVersion, "
               "clusterNetworks, identityTrustDomain, default policy) and the identity, "

@@ -145,6 +145,17 @@ def linkerd_config(profile: Profile, cluster_networks: Iterable[str], cluster_de
             "data": {"values": yaml.safe_dump(values, sort_keys=False)}}
 
 
+def trust_roots(anchor_pem: str) -> dict[str, Any]:
+    """The `linkerd-identity-trust-roots` ConfigMap an install leaves: the trust anchor
+    (linkerd-install-identity-objects); the issuer Secret is left out, as a kubeconfig run
+    never reads it."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "linkerd-identity-trust-roots", "namespace": CONTROL_PLANE_NS,
+                         "labels": {"linkerd.io/control-plane-component": "identity",
+                                    "linkerd.io/control-plane-ns": CONTROL_PLANE_NS}},
+            "data": {"ca-bundle.crt": anchor_pem}}
+
+
 def control_plane(release: str) -> list[dict[str, Any]]:
     """Namespace `linkerd` and the control plane's Deployments (reported, never run)."""
     objs: list[dict[str, Any]] = [{
@@ -223,7 +234,8 @@ class ClusterDouble:
         for obj in [*policy_crds(self.profile), *gateway_crds(self.profile),
                     *control_plane(self.release),
                     linkerd_config(self.profile, self.reference.cluster_networks,
-                                   self.reference.workloads.cluster_default, self.release)]:
+                                   self.reference.workloads.cluster_default, self.release),
+                    trust_roots(self.reference.authority.anchor_path.read_text())]:
             self.apiserver.apply(obj)
 
     # ---- files the tools read ----

@@ -7,6 +7,7 @@ fakes read, so these tests do not depend on `apiserver.py`.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -345,6 +346,30 @@ def test_linkerd_211_install(env):
                       "mirror:5000/l5d/proxy-init:v1.5.3"}
 
 
+@covers("linkerd-install-identity-objects")
+def test_linkerd_install_renders_the_identity_it_is_given(env):
+    env.state({"linkerd_version": "stable-2.11.5"})
+    files = []
+    for name, text in (("ca.crt", "ANCHOR\n"), ("issuer.crt", "ISSUER\n"),
+                       ("issuer.key", "KEY\n")):
+        (env.tmp / name).write_text(text)
+        files.append(str(env.tmp / name))
+    done = env.run("linkerd", "install", "--ignore-cluster",
+                   "--identity-trust-anchors-file", files[0],
+                   "--identity-issuer-certificate-file", files[1],
+                   "--identity-issuer-key-file", files[2])
+    assert done.returncode == 0, done.stderr
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(done.stdout) if d}
+    secret = docs["linkerd-identity-issuer"]
+    assert (secret["kind"], secret["metadata"]["namespace"]) == ("Secret", "linkerd")
+    assert {k: base64.b64decode(v) for k, v in secret["data"].items()} == {
+        "crt.pem": b"ISSUER", "key.pem": b"KEY"}
+    roots = docs["linkerd-identity-trust-roots"]
+    assert roots["kind"] == "ConfigMap" and roots["data"] == {"ca-bundle.crt": "ANCHOR\n"}
+    bare = env.run("linkerd", "install", "--ignore-cluster")
+    assert "linkerd-identity-issuer" not in bare.stdout
+
+
 @covers("linkerd-install-flags", "linkerd-install-crds-first", "linkerd-install-crds",
         "linkerd-install-default-inbound-policy", "linkerd-install-identity-files",
         "linkerd-install-config-exists", "linkerd-install-output")
@@ -679,3 +704,18 @@ def test_linkerd_check_flags(env):
     done = env.run("linkerd", "check", "--crds", "-o", "json")
     names = [c["categoryName"] for c in json.loads(done.stdout)["categories"]]
     assert names[-1] == "linkerd-crd" and "linkerd-existence" not in names, done.stdout
+
+
+@covers("proxy-inbound-detect-timeout-env")
+def test_the_doubles_proxies_declare_the_references_detect_timeout():
+    from double.cluster import ClusterDouble
+    from linkerd_conformance.api import Profile
+    from linkerd_conformance.targets.frontdoor import parse_duration
+
+    with ClusterDouble(Profile("2.20")) as double:
+        proxy = double.apiserver._proxy_container({}, False)
+        timeout = double.reference.detect_timeout
+    env = {e["name"]: e["value"] for e in proxy["env"]}
+    assert parse_duration(env["LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT"]) == timeout
+    assert (parse_duration("10s"), parse_duration("500ms"), parse_duration("3"),
+            parse_duration("1.5s")) == (10.0, 0.5, 3.0, None)

@@ -6,6 +6,7 @@ Every behaviour that mirrors a real tool is listed with its source in
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import fnmatch
@@ -1035,6 +1036,29 @@ class Linkerd:
                                   "x-kubernetes-preserve-unknown-fields": True}}}
                              for v in versions]}}
 
+    def identity_docs(self, flags: dict) -> list[dict]:
+        """linkerd-install-identity-objects: the issuer Secret and the trust roots ConfigMap
+        of the identity files given (none rendered here without them)."""
+        paths = [flags.get(f"--identity-{n}-file") for n in (
+            "trust-anchors", "issuer-certificate", "issuer-key")]
+        if not all(paths):
+            return []
+        texts = []
+        for path in paths:
+            with open(path) as f:
+                texts.append(f.read())
+        anchor, crt, key = texts
+        labels = {"linkerd.io/control-plane-component": "identity",
+                  "linkerd.io/control-plane-ns": self.namespace}
+        meta = {"namespace": self.namespace, "labels": labels}
+        return [{"kind": "Secret", "apiVersion": "v1",
+                 "metadata": {"name": "linkerd-identity-issuer", **meta},
+                 "data": {"crt.pem": base64.b64encode(crt.strip().encode()).decode(),
+                          "key.pem": base64.b64encode(key.strip().encode()).decode()}},
+                {"kind": "ConfigMap", "apiVersion": "v1",
+                 "metadata": {"name": "linkerd-identity-trust-roots", **meta},
+                 "data": {"ca-bundle.crt": anchor.strip() + "\n"}}]
+
     def control_plane_docs(self, flags: dict, sets: dict, policy: str | None) -> list[dict]:
         registry = (flags.get("--registry") or "cr.l5d.io/linkerd").rstrip("/")
         tag = self.release
@@ -1057,6 +1081,7 @@ class Linkerd:
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "linkerd-config", "namespace": self.namespace},
             "data": {"values": yaml.safe_dump(values, sort_keys=False)}}]
+        docs += self.identity_docs(flags)
         for name in ("identity", "destination", "proxy-injector"):
             # linkerd-install-control-plane-defaults
             own = "cluster-unauthenticated" if name == "identity" and self.minor <= 11 \
