@@ -24,6 +24,7 @@ from linkerd_conformance.api import (
     Dest,
     Mesh,
     ObjectRef,
+    Probe,
     Profile,
     TargetError,
     Unsupported,
@@ -212,6 +213,33 @@ def test_a_denial_is_read_from_the_probers_json_line(emojivoto: ClusterMesh) -> 
     emojivoto.apply(SERVER)  # a Server with no authorization: 2.11 denies every request
     outcome = emojivoto.probe(Client("bad", meshed=True), WEB, "http", path="/api/list")
     assert outcome.verdict is Verdict.HTTP_FORBIDDEN and outcome.status == 403
+
+
+def test_probe_many_sends_a_clients_probes_from_one_exec_each_answered_on_its_own(
+        emojivoto: ClusterMesh) -> None:
+    """A truth table's round: one exec of the prober's batch mode per client, each probe on
+    its own connection; a probe that fails (a closed port) is not a denial of the others."""
+    emojivoto.apply(SERVER)  # a Server with no authorization: 2.11 denies every request
+    bad, other = Client("bad", meshed=True), Client("emojivoto", "vote-bot", meshed=False)
+    closed = Dest("emojivoto", "web", 9999)
+    out = emojivoto.probe_many([
+        Probe(bad, WEB, "http", {"path": "/api/list"}), Probe(bad, closed, "http"),
+        Probe(other, WEB, "http"), Probe(bad, WEB, "http", {"path": "/"})])
+    assert [o.verdict for o in out[:1] + out[2:]] == [Verdict.HTTP_FORBIDDEN] * 3
+    assert not out[1].verdict.is_denial and out[1].verdict is not Verdict.ALLOWED
+    assert emojivoto.operations["probe batches"] == 1  # bad's three probes
+    assert emojivoto.operations["batched probes"] == 3
+    assert emojivoto.operations["probes"] == 1  # the other client's single probe
+
+
+def test_a_batch_that_does_not_run_is_errors_never_denials(emojivoto: ClusterMesh) -> None:
+    client = Client("emojivoto")
+    emojivoto.ensure_prober(client)
+    emojivoto.api.core.delete_namespaced_pod(client.pod_name, "emojivoto",  # evicted
+                                             _preload_content=False)
+    out = emojivoto.probe_many([Probe(client, WEB, "http")] * 2)
+    assert all(o.verdict is Verdict.ERROR and not o.verdict.is_denial for o in out)
+    assert all("gave no answer for this probe" in o.detail for o in out)
 
 
 def test_a_clients_address_is_its_prober_pods_ip(emojivoto: ClusterMesh) -> None:
