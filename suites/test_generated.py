@@ -28,6 +28,7 @@ from linkerd_conformance import (
     Cell,
     ConformanceFailure,
     Mesh,
+    Probe,
     TargetError,
     Unsupported,
     Verdict,
@@ -144,8 +145,7 @@ def _matrix(mesh: Mesh, gen: Sequence[GenCell], within: float) -> str | None:
     takes time of its own (seconds on a loaded machine), so the wait is extended by the time
     `consecutive` rounds of probes take, measured by one round first."""
     start = time.monotonic()
-    for c in placed(mesh, gen):
-        mesh.probe(c.client, c.dest, c.protocol, **c.request)
+    mesh.probe_many([_probe(c) for c in placed(mesh, gen)])
     rounds = (time.monotonic() - start) * current_timeouts().consecutive * 1.5
     try:
         expect_matrix(mesh, [Cell(c.row, c.col, c.client, c.dest, c.protocol, c.request,
@@ -154,6 +154,10 @@ def _matrix(mesh: Mesh, gen: Sequence[GenCell], within: float) -> str | None:
     except ConformanceFailure as e:
         return str(e)
     return None
+
+
+def _probe(cell: GenCell) -> Probe:
+    return Probe(cell.client, cell.dest, cell.protocol, cell.request)
 
 
 def _why(cell: GenCell) -> str:
@@ -247,8 +251,7 @@ def _metrics_once(mesh: Mesh, gen: Sequence[GenCell]) -> str | None:
     # close mid-handshake as an error: such cells are left out here, the matrix has them
     gen = [c for c in gen if c.per_request or c.protocol == "tcp"
            or c.expectation.expected.verdict is Verdict.NOT_FOUND]
-    for c in gen:
-        out = mesh.probe(c.client, c.dest, c.protocol, **c.request)
+    for c, out in zip(gen, mesh.probe_many([_probe(c) for c in gen]), strict=True):
         if not c.agrees(out):
             return (f"metrics pass: {c.row} -> {c.col} no longer gets {c.expected}: "
                     f"{out.short()}")

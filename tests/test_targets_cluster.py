@@ -24,6 +24,7 @@ from linkerd_conformance.api import (
     Dest,
     Mesh,
     ObjectRef,
+    Probe,
     Profile,
     TargetError,
     Unsupported,
@@ -214,6 +215,33 @@ def test_a_denial_is_read_from_the_probers_json_line(emojivoto: ClusterMesh) -> 
     assert outcome.verdict is Verdict.HTTP_FORBIDDEN and outcome.status == 403
 
 
+def test_probe_many_sends_a_clients_probes_from_one_exec_each_answered_on_its_own(
+        emojivoto: ClusterMesh) -> None:
+    """A truth table's round: one exec of the prober's batch mode per client, each probe on
+    its own connection; a probe that fails (a closed port) is not a denial of the others."""
+    emojivoto.apply(SERVER)  # a Server with no authorization: 2.11 denies every request
+    bad, other = Client("bad", meshed=True), Client("emojivoto", "vote-bot", meshed=False)
+    closed = Dest("emojivoto", "web", 9999)
+    out = emojivoto.probe_many([
+        Probe(bad, WEB, "http", {"path": "/api/list"}), Probe(bad, closed, "http"),
+        Probe(other, WEB, "http"), Probe(bad, WEB, "http", {"path": "/"})])
+    assert [o.verdict for o in out[:1] + out[2:]] == [Verdict.HTTP_FORBIDDEN] * 3
+    assert not out[1].verdict.is_denial and out[1].verdict is not Verdict.ALLOWED
+    assert emojivoto.operations["probe batches"] == 1  # bad's three probes
+    assert emojivoto.operations["batched probes"] == 3
+    assert emojivoto.operations["probes"] == 1  # the other client's single probe
+
+
+def test_a_batch_that_does_not_run_is_errors_never_denials(emojivoto: ClusterMesh) -> None:
+    client = Client("emojivoto")
+    emojivoto.ensure_prober(client)
+    emojivoto.api.core.delete_namespaced_pod(client.pod_name, "emojivoto",  # evicted
+                                             _preload_content=False)
+    out = emojivoto.probe_many([Probe(client, WEB, "http")] * 2)
+    assert all(o.verdict is Verdict.ERROR and not o.verdict.is_denial for o in out)
+    assert all("gave no answer for this probe" in o.detail for o in out)
+
+
 def test_a_clients_address_is_its_prober_pods_ip(emojivoto: ClusterMesh) -> None:
     """`client_address` places the prober pod (once) and gives the IP the API server reports,
     the address a server sees."""
@@ -395,11 +423,57 @@ def test_an_annotated_and_restarted_namespace_is_restored_and_its_pods_replaced(
         namespaces_meta(emojivoto)["emojivoto"].get("annotations") or {})
     emojivoto.apply(*manifests.load("emojivoto.yml"))
     assert all(emojivoto.wait_rollout("emojivoto"))
+    emojivoto.pods("emojivoto")  # what a check looks at: the replacement is made by then
     fresh = pods_by_uid(emojivoto, "emojivoto")
     assert not set(fresh) & set(restarted)
     assert not any("kubectl.kubernetes.io/restartedAt" in a for a in fresh.values())
     assert emojivoto.operations["namespace deletions"] == 0
     assert emojivoto.operations["workload replacements"] == 1
+
+
+def _annotate_and_restart(m: ClusterMesh, policy: str) -> dict[str, dict[str, str]]:
+    m.annotate(ObjectRef("Namespace", "emojivoto"),
+               {"config.linkerd.io/default-inbound-policy": policy})
+    assert all(m.rollout_restart("emojivoto"))
+    return pods_by_uid(m, "emojivoto")
+
+
+def test_stale_pods_a_restart_replaces_before_anyone_looks_roll_once(
+        emojivoto: ClusterMesh) -> None:
+    """A check that applies Emojivoto unchanged, annotates the namespace and restarts it (the
+    workshop's lockdown) rolls each Deployment once: the stale pods of the check before are
+    restarted under the new annotation, as pods started fresh and then restarted would be."""
+    restarted = _annotate_and_restart(emojivoto, "all-unauthenticated")
+    emojivoto.reset()
+    rollouts = emojivoto.operations["rollouts"]
+    emojivoto.apply(*manifests.load("emojivoto.yml"))
+    assert all(emojivoto.wait_rollout("emojivoto"))
+    again = _annotate_and_restart(emojivoto, "cluster-unauthenticated")
+    assert emojivoto.operations["rollouts"] == rollouts + 4  # the restart's, not a replacement's
+    assert emojivoto.operations["workload replacements"] == 0
+    assert not set(again) & set(restarted)
+    assert all(a.get("config.linkerd.io/default-inbound-policy") == "cluster-unauthenticated"
+               for a in again.values())
+    [web] = [p for p in emojivoto.pods("emojivoto", {"app": "web-svc"}) if p.ready]
+    assert emojivoto.proxy_env(web)["LINKERD2_PROXY_INBOUND_DEFAULT_POLICY"] == \
+        "cluster-unauthenticated"
+
+
+def test_a_held_namespace_annotation_reaches_only_pods_started_after_it(
+        emojivoto: ClusterMesh) -> None:
+    """Looked at after the namespace is annotated (no restart), stale pods are replaced under
+    the annotations as they were before it (F1.12), and the annotation is then sent."""
+    _annotate_and_restart(emojivoto, "all-unauthenticated")
+    emojivoto.reset()
+    emojivoto.apply(*manifests.load("emojivoto.yml"))
+    emojivoto.annotate(ObjectRef("Namespace", "emojivoto"),
+                       {"config.linkerd.io/default-inbound-policy": "deny"})
+    [web] = [p for p in emojivoto.pods("emojivoto", {"app": "web-svc"}) if p.ready]
+    assert "config.linkerd.io/default-inbound-policy" not in web.annotations
+    assert "kubectl.kubernetes.io/restartedAt" not in web.annotations
+    assert emojivoto.operations["workload replacements"] == 1
+    assert namespaces_meta(emojivoto)["emojivoto"]["annotations"][
+        "config.linkerd.io/default-inbound-policy"] == "deny"
 
 
 def test_a_namespace_whose_pod_was_annotated_is_deleted_and_its_probers_forgotten(

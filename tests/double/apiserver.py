@@ -42,11 +42,12 @@ from linkerd_conformance.prober import ProbeSession
 from linkerd_conformance.prober import probe as run_probe
 from linkerd_conformance.prober.__main__ import (
     ProbeArgsError,
+    parse_batch_args,
     parse_probe_args,
     parse_session_args,
 )
 from linkerd_conformance.prober.frontdoor import run_request as run_front_door
-from linkerd_conformance.prober.held import serve_session
+from linkerd_conformance.prober.held import serve_batch, serve_session
 from linkerd_conformance.reference.admission import WEBHOOK, AdmissionError, admit
 from linkerd_conformance.reference.cli import inbound_server
 from linkerd_conformance.reference.mesh import ReferenceMesh
@@ -509,6 +510,29 @@ class FrontDoorOnce(ExecProcess):
             return 2
         self.stdout((json.dumps(result, sort_keys=True) + "\n").encode())
         return 0
+class ProbeBatch(ProbeHeld):
+    """`python -m linkerd_conformance.prober batch --timeout T`: the prober's own batch loop
+    (`prober.held.serve_batch`), each stdin line a probe on a new connection of the pod's."""
+
+    def run(self) -> int:
+        try:
+            timeout = parse_batch_args(self.argv)
+        except ProbeArgsError as e:
+            self.stderr(f"{e}\n".encode())
+            return 2
+        write = self.stdout
+
+        class _Out:
+            def write(self, text: str) -> None:
+                write(text.encode())
+
+            def flush(self) -> None:
+                pass
+
+        def probe(protocol: str, host: str, port: int, **request: Any) -> Any:
+            return run_probe(protocol, host, port, connect=self.connect(), **request)
+
+        return serve_batch(probe, timeout, self._lines(), _Out())  # type: ignore[arg-type]
 
 
 class _WebSocket:
@@ -1730,5 +1754,7 @@ class ApiServer:
         client = self.prober_client(pod)
         if argv[:1] == ["session"]:
             return ProbeHeld(stdout, stderr, argv[1:], lambda: self.mesh.connector(client))
+        if argv[:1] == ["batch"]:
+            return ProbeBatch(stdout, stderr, argv[1:], lambda: self.mesh.connector(client))
         return ProbeOnce(stdout, stderr, argv, lambda: self.mesh.connector(client))
 
