@@ -64,7 +64,7 @@ class Served:
                 return line
         raise AssertionError(f"no {prefix!r} line within {timeout:g}s:\n" + "\n".join(self.lines))
 
-    def stop(self, signum: int, timeout: float = 30.0) -> int:
+    def stop(self, signum: int, timeout: float = 90.0) -> int:
         self.proc.send_signal(signum)
         code = self.proc.wait(timeout=timeout)
         return code
