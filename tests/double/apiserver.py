@@ -468,6 +468,10 @@ class ProbeHeld(ExecProcess):
             self.stderr(f"{e}\n".encode())
             return 2
         session = ProbeSession(protocol, host, port, timeout=timeout, connect=self.connect())
+        return serve_session(session, self._lines(), self._out())  # type: ignore[arg-type]
+
+    def _out(self) -> Any:
+        """A text stream onto the exec's stdout channel, as the prober's loops write to."""
         write = self.stdout
 
         class _Out:
@@ -477,7 +481,7 @@ class ProbeHeld(ExecProcess):
             def flush(self) -> None:
                 pass
 
-        return serve_session(session, self._lines(), _Out())  # type: ignore[arg-type]
+        return _Out()
 
 
 class FrontDoorOnce(ExecProcess):
@@ -510,6 +514,8 @@ class FrontDoorOnce(ExecProcess):
             return 2
         self.stdout((json.dumps(result, sort_keys=True) + "\n").encode())
         return 0
+
+
 class ProbeBatch(ProbeHeld):
     """`python -m linkerd_conformance.prober batch --timeout T`: the prober's own batch loop
     (`prober.held.serve_batch`), each stdin line a probe on a new connection of the pod's."""
@@ -520,19 +526,11 @@ class ProbeBatch(ProbeHeld):
         except ProbeArgsError as e:
             self.stderr(f"{e}\n".encode())
             return 2
-        write = self.stdout
-
-        class _Out:
-            def write(self, text: str) -> None:
-                write(text.encode())
-
-            def flush(self) -> None:
-                pass
 
         def probe(protocol: str, host: str, port: int, **request: Any) -> Any:
             return run_probe(protocol, host, port, connect=self.connect(), **request)
 
-        return serve_batch(probe, timeout, self._lines(), _Out())  # type: ignore[arg-type]
+        return serve_batch(probe, timeout, self._lines(), self._out())  # type: ignore[arg-type]
 
 
 class _WebSocket:
