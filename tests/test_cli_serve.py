@@ -5,6 +5,7 @@ stops cleanly on SIGINT or SIGTERM, leaving no private key behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -33,6 +34,7 @@ class Served:
         env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO / "fixtures"), *filter(None, [env.get("PYTHONPATH")])])
         env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT prints every thread's stack (see `stop`)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "linkerd_conformance.cli", "serve", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -64,10 +66,22 @@ class Served:
                 return line
         raise AssertionError(f"no {prefix!r} line within {timeout:g}s:\n" + "\n".join(self.lines))
 
-    def stop(self, signum: int, timeout: float = 90.0) -> int:
+    def stop(self, signum: int, timeout: float = 30.0) -> int:
+        """Send `signum` and wait for the exit status; on a timeout the assertion carries
+        every thread's stack (faulthandler on SIGABRT), which says where the exit hangs."""
         self.proc.send_signal(signum)
-        code = self.proc.wait(timeout=timeout)
-        return code
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait(timeout=30)
+            tail: list[str] = []
+            with contextlib.suppress(queue.Empty):
+                while (line := self._queue.get(timeout=5)) is not None:
+                    tail.append(line)
+            raise AssertionError(f"serve did not exit within {timeout:g}s of "
+                                 f"{signal.Signals(signum).name}; its stacks:\n"
+                                 + "\n".join(tail)) from None
 
     def kill(self) -> None:
         if self.proc.poll() is None:

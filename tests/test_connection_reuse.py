@@ -123,9 +123,11 @@ def test_a_policy_change_applies_to_the_next_probe(mesh: ReferenceMesh) -> None:
     expect(mesh, lab.MESHED, lab.GRPC, "grpc", **GRPC).becomes(lab.ALLOWED_AS["grpc"])
     deny = lab.server("grpc", "grpc")
     mesh.apply(deny)
+    assert mesh.controller.pushed(), "the policy controller did not push the change in 5 s"
     out = mesh.probe(lab.MESHED, lab.GRPC, "grpc", **GRPC)
     assert out.verdict is Verdict.GRPC_PERMISSION_DENIED, out.short()
     mesh.apply(lab.server_authorization("everyone", {"unauthenticated": True},
                                         server_name="grpc"))
+    assert mesh.controller.pushed(), "the policy controller did not push the change in 5 s"
     out = mesh.probe(lab.MESHED, lab.GRPC, "grpc", **GRPC)
     assert out.verdict is Verdict.ALLOWED, out.short()
