@@ -58,6 +58,29 @@ def test_match_expressions_select_the_server_pod(mesh: Mesh) -> None:
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
 
 
+#: (operator, an expression the server pod (app=server, tier=backend) satisfies, one it fails)
+OPERATORS = {
+    "In": ({"key": "app", "values": ["server", "x"]}, {"key": "app", "values": ["web"]}),
+    "NotIn": ({"key": "app", "values": ["client"]}, {"key": "app", "values": ["server"]}),
+    "Exists": ({"key": "tier"}, {"key": "canary"}),
+    "DoesNotExist": ({"key": "canary"}, {"key": "tier"}),
+}
+
+
+@pytest.mark.facts("F2.2")
+@pytest.mark.parametrize("operator", list(OPERATORS))
+def test_each_selector_operator_selects_exactly_the_pods_that_satisfy_it(
+        mesh: Mesh, operator: str) -> None:
+    """A Server with no authorization whose expression the server pod fails leaves its port on
+    the default (allowed); one whose expression it satisfies takes the port (denied)."""
+    selects, misses = ({"operator": operator, **e} for e in OPERATORS[operator])
+    lab.deploy(mesh, [*lab.objects(), lab.server("web", "http", selector={
+        "matchExpressions": [misses]})])
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    mesh.apply(lab.server("web", "http", selector={"matchExpressions": [selects]}))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
 @pytest.mark.facts("F2.2")
 def test_an_empty_selector_selects_every_pod(mesh: Mesh) -> None:
     """`podSelector: {matchLabels: {}}` selects every pod of the namespace."""
