@@ -18,7 +18,7 @@ import pytest
 from double.budget_check import assert_operations_recorded
 from double.cluster import ClusterDouble
 from double.fakes import fake_tools_env
-from double.run import CLI_FOR, KUBECTL_FOR, kind_args, run_conformance
+from double.run import CLI_FOR, KUBECTL_FOR, kind_args, run_conformance, run_on_kubeconfig
 
 from linkerd_conformance.api import Profile
 
@@ -84,16 +84,7 @@ def test_every_check_runs_through_the_kind_target(tmp_path: Path, version: str,
 @pytest.mark.slow
 def test_every_check_runs_through_the_kubeconfig_target(tmp_path: Path, version: str) -> None:
     """An existing cluster with Linkerd installed, named by its context."""
-    with ClusterDouble(Profile(version), linkerd_installed=True,
-                       linkerd_version=CLI_FOR[version]) as double:
-        env = fake_tools_env(double, tmp_path, linkerd_version=CLI_FOR[version],
-                             kubectl_version=KUBECTL_FOR[version])
-        kubeconfig = tmp_path / "kubeconfig"
-        double.write_kubeconfig(str(kubeconfig), context="double")
-        report = run_conformance(tmp_path, env, "--target", "kubeconfig", "--linkerd-version",
-                                 version, "--kube-context", "double", "--kubeconfig",
-                                 str(kubeconfig), "--prober-image",
-                                 "ghcr.io/linkerd-conformance/prober:dev")
+    report = run_on_kubeconfig(version, tmp_path)
     assert_reference_verdicts(report)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from double.cluster import ClusterDouble
 from double.fakes import fake_tools_env
-from double.run import CLI_FOR, KUBECTL_FOR, kind_args, run_conformance
+from double.run import CLI_FOR, KUBECTL_FOR, kind_args, run_conformance, run_on_kubeconfig
 
 from linkerd_conformance.api import Profile
 
@@ -45,17 +45,7 @@ def test_front_door_checks_pass_through_the_kind_target(tmp_path: Path) -> None:
 
 
 def test_front_door_checks_through_the_kubeconfig_target(tmp_path: Path) -> None:
-    with ClusterDouble(Profile(VERSION), linkerd_installed=True,
-                       linkerd_version=CLI_FOR[VERSION]) as double:
-        env = fake_tools_env(double, tmp_path, linkerd_version=CLI_FOR[VERSION],
-                             kubectl_version=KUBECTL_FOR[VERSION])
-        kubeconfig = tmp_path / "kubeconfig"
-        double.write_kubeconfig(str(kubeconfig), context="double")
-        report = run_conformance(tmp_path, env, "--target", "kubeconfig", "--linkerd-version",
-                                 VERSION, "--kube-context", "double", "--kubeconfig",
-                                 str(kubeconfig), "--prober-image",
-                                 "ghcr.io/linkerd-conformance/prober:dev",
-                                 "-k", " or ".join(CHECKS))
+    report = run_on_kubeconfig(VERSION, tmp_path, "-k", " or ".join(CHECKS))
     got = results(report)
     assert set(got) == set(CHECKS), report["_output"]
     for name, (result, reason) in got.items():

@@ -81,6 +81,23 @@ def kind_run_env(version: str, tmp: Path | None = None
         yield double, env, work
 
 
+PROBER_IMAGE = "ghcr.io/linkerd-conformance/prober:dev"
+
+
+def run_on_kubeconfig(version: str, tmp: Path, *args: str) -> dict[str, Any]:
+    """`--target kubeconfig` against a double with Linkerd already installed, named by its
+    context in a kubeconfig of its own: an existing cluster as a user brings one."""
+    with ClusterDouble(Profile(version), linkerd_installed=True,
+                       linkerd_version=CLI_FOR[version]) as double:
+        env = fake_tools_env(double, tmp, linkerd_version=CLI_FOR[version],
+                             kubectl_version=KUBECTL_FOR[version])
+        kubeconfig = tmp / "kubeconfig"
+        double.write_kubeconfig(str(kubeconfig), context="double")
+        return run_conformance(tmp, env, "--target", "kubeconfig", "--linkerd-version",
+                               version, "--kube-context", "double", "--kubeconfig",
+                               str(kubeconfig), "--prober-image", PROBER_IMAGE, *args)
+
+
 def skipped_share(report: dict[str, Any]) -> tuple[int, int, list[dict[str, Any]]]:
     """(applicable checks, applicable checks skipped, the skipped ones)."""
     applicable = [c for c in report["checks"]
