@@ -20,6 +20,7 @@ from linkerd_conformance import (
     ObjectRef,
     expect,
     expect_matrix,
+    expectations,
     lab,
 )
 
@@ -110,6 +111,31 @@ def test_pod_annotation_beats_the_namespace_annotation(mesh: Mesh) -> None:
     [pod] = mesh.pods("lab", {"app": "server"})
     assert mesh.proxy_env(pod)[POLICY_ENV] == "all-unauthenticated"
     expect(mesh, lab.UNMESHED, lab.HTTP, "http", **lab.REQUESTS["http"]).becomes(OK)
+
+
+@pytest.mark.facts("F1.13")
+def test_annotating_a_running_pod_changes_the_default_the_controller_serves_from_2_12(
+        mesh: Mesh) -> None:
+    """From 2.12 the policy controller re-reads a pod's annotations whenever the pod object
+    changes and pushes the new default to its ports with no Server, so annotating a running pod
+    `deny` closes its HTTP port without a restart; 2.11's controller reads them once, so the
+    port stays open. Either way the proxy's environment keeps the default it started with
+    (F1.12), and the pod is the same one."""
+    deploy(mesh, lab.with_default("all-unauthenticated"))
+    [pod] = mesh.pods("lab", {"app": "server"})
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **lab.REQUESTS["http"]).becomes(OK)
+    mesh.annotate(ObjectRef("Pod", pod.name, "lab"), {POLICY_ANNOTATION: "deny"})
+    [annotated] = mesh.pods("lab", {"app": "server"})
+    assert annotated.name == pod.name, "the server pod was replaced"
+    assert annotated.annotations.get(POLICY_ANNOTATION) == "deny", annotated.annotations
+    assert mesh.proxy_env(annotated)[POLICY_ENV] == "all-unauthenticated"
+    probe = expect(mesh, lab.MESHED, lab.HTTP, "http", **lab.REQUESTS["http"])
+    if expectations.running_pod_default_followed(mesh.profile.version):
+        probe.becomes(HTTP_FORBIDDEN)
+    else:
+        probe.stays(OK)
+    [after] = mesh.pods("lab", {"app": "server"})
+    assert after.name == pod.name, "the server pod was replaced"
 
 
 @pytest.mark.facts("F1.24")

@@ -104,7 +104,7 @@ def test_no_row_is_empty_and_markings_are_regular() -> None:
     # the CI-setup rows can never be observed by an end-to-end check
     assert {"F8.8", "F8.9", "F8.10"} <= {i for i, f in rows.items() if f.not_checkable}
     # markings of the research sheet are kept
-    assert "*(code)*" in rows["F2.7"].text and "UNCONFIRMED" in rows["F1.13"].text
+    assert "*(code)*" in rows["F2.7"].text and "UNCONFIRMED" in rows["F5.7"].text
     assert not rows["F3.6"].versioned and rows["F2.14"].versioned
 
 

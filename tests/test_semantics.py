@@ -216,6 +216,8 @@ ROWS = (
      "denial_message(version, ...) starts with `client `"),
     ("route labels on HTTP authz counters", "authz_route_labels",
      "authz_route_labels(version)"),
+    ("a running pod's changed default served", "pod_metadata_reindexed",
+     "running_pod_default_followed(version)"),
 )
 
 
@@ -279,6 +281,8 @@ def test_record_agrees_with_expectations(version: str) -> None:
     assert chain == s.denial("srv", "10.0.0.1:40000", "10.0.0.2:8080")
     assert chain.startswith("client ") == s.denial_error_chain
     assert expectations.authz_route_labels(version) == s.authz_route_labels
+    # a running pod's changed annotations, re-read by the controller (F1.13)
+    assert expectations.running_pod_default_followed(version) == s.pod_metadata_reindexed
 
 
 def test_rows_compared_name_record_fields() -> None:

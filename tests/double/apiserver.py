@@ -1515,6 +1515,16 @@ class ApiServer:
                            f"application/strategic-merge-patch+json, "
                            f"application/apply-patch+yaml (not {ctype})")
         strategic = ctype == "application/strategic-merge-patch+json"
+        if rt.kind == "Pod" and rt.group == "" and self._runtime(ns or "", name) is not None:
+            # a running pod's metadata may change (`kubectl annotate pod`); its spec may not
+            # (the reference's pods are runtimes: only annotations and labels are patched)
+            pmeta = dict(patch.get("metadata") or {})
+            try:
+                if pmeta.get("annotations"):
+                    self.mesh.annotate(ObjectRef("Pod", name, ns), pmeta["annotations"])
+            except TargetError as e:
+                raise refusal(str(e), rt, name) from None
+            return 200, self._get(rt, ns, name)
         if not self._exists(rt, ns, name):
             raise not_found(rt, name)
         if self._in_reference(rt, ns):

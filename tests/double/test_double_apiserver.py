@@ -326,6 +326,25 @@ def test_rollout_restart_by_patch_makes_a_new_pod(emojivoto: Kube) -> None:
     assert dep.metadata.generation == dep.status.observed_generation == 2
 
 
+def test_annotating_a_running_pod_keeps_it_and_reaches_the_controller(
+        cluster: ClusterDouble, emojivoto: Kube) -> None:
+    """`kubectl annotate pod` is a merge patch of the pod's metadata: the pod stays, the API
+    shows the annotation, and from 2.12 the controller serves its default (F1.13)."""
+    (pod,) = emojivoto.core.list_namespaced_pod("emojivoto", label_selector="app=web-svc").items
+    name = pod.metadata.name
+    emojivoto.core.patch_namespaced_pod(name, "emojivoto", {"metadata": {"annotations": {
+        "config.linkerd.io/default-inbound-policy": "deny"}}})
+    (after,) = emojivoto.core.list_namespaced_pod("emojivoto", label_selector="app=web-svc").items
+    assert after.metadata.name == name
+    assert after.metadata.annotations["config.linkerd.io/default-inbound-policy"] == "deny"
+    (runtime,) = [p for p in cluster.reference.workloads.pods_of_namespace("emojivoto")
+                  if p.name == name]
+    assert runtime.indexed_default_policy == "deny"
+    emojivoto.core.patch_namespaced_pod(name, "emojivoto", {"metadata": {"annotations": {
+        "config.linkerd.io/default-inbound-policy": None}}})
+    assert runtime.indexed_default_policy == cluster.reference.workloads.cluster_default
+
+
 def test_logs_and_internal_endpoints(cluster: ClusterDouble, emojivoto: Kube) -> None:
     (pod,) = emojivoto.core.list_namespaced_pod("emojivoto", label_selector="app=web-svc").items
     log = emojivoto.core.read_namespaced_pod_log(pod.metadata.name, "emojivoto",
