@@ -432,7 +432,8 @@ def kind_create(args: list[str], state: dict):
         err.write(f" ✗ {steps[2]}\n")
         kind_error(f"failed to create cluster: could not read the Kubernetes version of {image}")
     try:
-        http("POST", state["apiserver"] + "/_double/v1/cluster", {"kubernetes_version": k8s})
+        http("POST", state["apiserver"] + "/_double/v1/cluster",
+             {"kubernetes_version": k8s, "name": name})  # its node: NAME-control-plane
     except (ApiError, ConnectionError) as e:
         err.write(f" • {steps[3]}  ...\n ✗ {steps[3]}\n")
         kind_error(f"failed to create cluster: failed to init node with kubeadm: {e}")
@@ -636,9 +637,13 @@ def docker_run(args: list[str]):
             if detach:
                 not_modelled("docker", ["run", *args])
             entry = flags.get("--entrypoint")
-            code, out, err = ip_command(st, target, caps, [entry, *command] if entry
-                                        else command)
-            done(out, err, code)
+            result = ip_command(st, target, caps, [entry, *command] if entry else command)
+        else:
+            result = None
+    if result is not None:  # outside the edit: done() exits, which would skip its write
+        done(result[1], result[2], result[0])
+    with edit_state() as st:
+        containers = st.setdefault("containers", {})
         net = docker_network(st)
         if network != "kind" or net is None:
             done(err=f"docker: Error response from daemon: network {network} not found.\n",
