@@ -81,6 +81,13 @@ def test_every_check_runs_through_the_kind_target(tmp_path: Path, version: str,
     _, env = double_env
     report = run_conformance(tmp_path, env, *kind_args(version, tmp_path))
     assert_reference_verdicts(report)
+    # kind places unmeshed clients outside the cluster networks (a container on its Docker
+    # network): only a meshed one (mesh expansion) may be skipped for being outside
+    _, _, skipped = verdicts(report)
+    outside = [c["nodeid"] for c in skipped
+               if "[outside]" in c.get("reason", "") and "mesh expansion" not in c["reason"]]
+    assert not outside, f"skipped on kind for an unmeshed client outside: {outside}"
+    assert report["operations"].get("outside containers"), report["operations"]
     assert_operations_recorded(version, report["operations"])
 
 
