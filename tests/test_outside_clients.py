@@ -81,7 +81,7 @@ def test_a_probe_from_the_kind_network_arrives_from_outside_the_cluster_networks
             assert outside.cleanup() == []
         thread.join(5)
     assert code == 0, err
-    assert '"verdict": "ok"' in out, out
+    assert '"verdict": "allowed"' in out, out
     assert seen == [address]
     assert not overlaps([address + "/32"], DOUBLE_NETWORKS)
     assert outside_for(double, docker).cleanup() == []  # nothing left to remove
