@@ -95,6 +95,54 @@ BEHAVIOURS: list[Behaviour] = [
               '"not present locally"); text `Error: No such image: X`',
               K + "pkg/cmd/kind/load/docker-image/docker-image.go (imageID runs "
               "`docker image inspect -f {{ .Id }}`)"),
+    Behaviour("kind-docker-network", "kind", "v0.8-v0.32",
+              "nodes are containers on the Docker network `kind` (KIND_EXPERIMENTAL_DOCKER_NETWORK "
+              "overrides it), created on the first cluster and kept after `kind delete cluster`; "
+              "its IPv4 subnet is Docker's pick (172.18.0.0/16 where the default bridge has "
+              "172.17.0.0/16); the double's is a loopback /24 outside its clusterNetworks",
+              K + "pkg/cluster/internal/providers/docker/network.go (fixedNetworkName, "
+              "ensureNetwork), provider.go l.71-74"),
+    Behaviour("docker-network-inspect", "docker", "any",
+              "`docker network inspect NAME` prints a JSON list: IPAM.Config[] with Subnet and "
+              "Gateway, Containers by id with Name and IPv4Address (CIDR form); an unknown "
+              "network: `Error response from daemon: network X not found`, exit 1",
+              "https://docs.docker.com/reference/cli/docker/network/inspect/"),
+    Behaviour("docker-run-flags", "docker", "any",
+              "`docker run [OPTIONS] IMAGE [COMMAND]`: options end at the image; an unknown "
+              "option is `unknown flag: --x`, exit 125; -d prints the container id; --name "
+              "taken: `Conflict. The container name \"/N\" is already in use`, exit 125; "
+              "--network NAME must exist (`network N not found`, 125)",
+              "https://docs.docker.com/reference/cli/docker/container/run/ (Options, "
+              "#exit-status, #network)"),
+    Behaviour("docker-run-image-absent", "docker", "any",
+              "an image not in the local store is pulled (`Unable to find image 'X' locally`); "
+              "with no registry to pull from, `pull access denied`, exit 125",
+              "https://docs.docker.com/reference/cli/docker/container/run/ (#pull); https://docs.docker.com/reference/cli/docker/image/pull/"),
+    Behaviour("docker-run-container-network", "docker", "any",
+              "`--network container:NAME` joins that container's network namespace (its "
+              "addresses and routes); an unknown NAME: `No such container`, exit 125",
+              "https://docs.docker.com/engine/network/#container-networks"),
+    Behaviour("ip-route-add", "docker", "iproute2",
+              "`ip route add CIDR via GW` needs CAP_NET_ADMIN (`--cap-add NET_ADMIN`; else "
+              "`RTNETLINK answers: Operation not permitted`, exit 2); GW must be on a connected "
+              "subnet (`Error: Nexthop has invalid gateway.`); a route that exists: `File "
+              "exists`; without a route a pod address is unreachable (ENETUNREACH)",
+              "https://docs.docker.com/reference/cli/docker/container/run/#privileged (--cap-add); https://man7.org/linux/man-pages/man8/"
+              "ip-route.8.html; https://man7.org/linux/man-pages/man7/capabilities.7.html "
+              "(CAP_NET_ADMIN: modify routing tables)"),
+    Behaviour("docker-exec-absent", "docker", "any",
+              "`docker exec` of an unknown container: `Error response from daemon: No such "
+              "container: N`, exit 1; `-i` keeps stdin open; the command runs in the container's "
+              "namespaces (its address, its routes)",
+              "https://docs.docker.com/reference/cli/docker/container/exec/"),
+    Behaviour("docker-exec-not-found", "docker", "any",
+              "a command the image has no binary for: `OCI runtime exec failed: ... executable "
+              "file not found in $PATH`, exit 126 (the prober image has python, no `ip`)",
+              "https://docs.docker.com/reference/cli/docker/container/exec/ (exit status 126/127)"),
+    Behaviour("docker-rm-absent", "docker", "any",
+              "`docker rm -f N...` removes running containers; an unknown one: `Error response "
+              "from daemon: No such container: N`, exit 1; without -f a running one is refused",
+              "https://docs.docker.com/reference/cli/docker/container/rm/"),
     # ------------------------------------------------------------------ kubectl
     Behaviour("kubectl-version-short", "kubectl", "< v1.28",
               "`kubectl version --client --short` prints `Client Version: vX.Y.Z` (and "

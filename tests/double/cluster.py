@@ -216,10 +216,20 @@ class ClusterDouble:
             self.state_path = Path(self._dir) / "state.json"
             self.write_state({"apiserver": self.url, "clusters": {}, "images": [],
                               "loaded": {}, "linkerd_version": self.release,
-                              "kubectl_version": KUBECTL_VERSION})
+                              "kubectl_version": KUBECTL_VERSION,
+                              "docker_pool": self.docker_pool})
         except BaseException:
             self.close()
             raise
+
+    @property
+    def docker_pool(self) -> str:
+        """The subnet of the double's Docker network `kind` (made by the fake `kind create
+        cluster`): a loopback /24 of this mesh's own block, outside the double's clusterNetworks
+        (127.10.0.0/16, 127.18.0.0/16) as kind's 172.18.0.0/16 is outside kind's pod and
+        service subnets, so a container there is a client outside the cluster networks."""
+        block = self.reference.addresses.node_ip.split(".")[2]
+        return f"127.20.{block}.0/24"
 
     @property
     def kubernetes_version(self) -> str:

@@ -157,7 +157,8 @@ def test_kind_cluster_lifecycle(env):
     assert done.returncode == 0, done.stderr
     assert "✓ Ensuring node image (kindest/node:v1.36.1) 🖼" in done.stderr
     assert done.stderr.startswith('Creating cluster "lab" ...\n')
-    assert env.api.posts[-1] == ("/_double/v1/cluster", {"kubernetes_version": "v1.36.1"})
+    assert env.api.posts[-1][0] == "/_double/v1/cluster"
+    assert env.api.posts[-1][1]["kubernetes_version"] == "v1.36.1"
     assert env.state()["clusters"]["lab"]["node_image"] == "kindest/node:v1.36.1"
     cfg = yaml.safe_load(kc.read_text())
     assert cfg["current-context"] == "kind-lab"
@@ -516,6 +517,46 @@ def test_linkerd_diagnostics(env):
     assert json.loads(done.stdout) == {"protocol": {"kind": "detect"}}
     done = env.run("linkerd", "diagnostics", "policy", "-n", "app", "web-1", "8080")
     assert done.stderr.startswith("Error: invalid resource string: web-1\n")
+
+
+@covers("kind-docker-network", "docker-network-inspect", "docker-run-flags",
+        "docker-run-image-absent", "docker-run-container-network", "ip-route-add",
+        "docker-exec-absent", "docker-exec-not-found", "docker-rm-absent")
+def test_docker_containers_on_the_kind_network(env):
+    """The fake docker's containers on kind's network, as the real CLI answers (the probes
+    they run are tests/test_outside_clients.py's)."""
+    assert env.run("docker", "network", "inspect", "kind").returncode == 1
+    assert env.run("kind", "create", "cluster", "--name", "n").returncode == 0
+    net = json.loads(env.run("docker", "network", "inspect", "kind").stdout)[0]
+    subnet = net["IPAM"]["Config"][0]["Subnet"]
+    node = next(c for c in net["Containers"].values() if c["Name"] == "n-control-plane")
+    assert node["IPv4Address"].endswith("/" + subnet.split("/")[1])
+    done = env.run("docker", "run", "--bogus", "img")
+    assert (done.returncode, done.stderr.splitlines()[0]) == (125, "docker: unknown flag: --bogus")
+    done = env.run("docker", "run", "-d", "--network", "kind", "absent:1", "idle")
+    assert done.returncode == 125 and "Unable to find image 'absent:1' locally" in done.stderr
+    image = "kindest/node:v1.36.1"  # the node image kind pulled
+    done = env.run("docker", "run", "-d", "--name", "c", "--network", "kind", image, "x")
+    assert done.returncode == 0 and len(done.stdout.strip()) == 64
+    again = env.run("docker", "run", "-d", "--name", "c", "--network", "kind", image, "x")
+    assert again.returncode == 125 and "Conflict" in again.stderr
+    via = node["IPv4Address"].split("/")[0]
+    helper = ["docker", "run", "--rm", "--network", "container:c", "--entrypoint", "ip", image,
+              "route", "add", "10.244.0.0/16", "via"]
+    done = env.run(*helper, via)
+    assert (done.returncode, done.stderr) == (2, "RTNETLINK answers: Operation not permitted\n")
+    with_cap = [*helper[:3], "--cap-add", "NET_ADMIN", *helper[3:]]
+    assert env.run(*with_cap, "192.0.2.1").stderr == "Error: Nexthop has invalid gateway.\n"
+    assert env.run(*with_cap, via).returncode == 0
+    assert "File exists" in env.run(*with_cap, via).stderr
+    done = env.run("docker", "exec", "c", "ip", "route")
+    assert done.returncode == 126 and "executable file not found" in done.stderr
+    done = env.run("docker", "exec", "gone", "python")
+    assert (done.returncode, done.stderr) == (1, "Error response from daemon: No such "
+                                                 "container: gone\n")
+    assert "container is running" in env.run("docker", "rm", "c").stderr
+    done = env.run("docker", "rm", "-f", "c", "gone")
+    assert (done.returncode, done.stdout) == (1, "c\n") and "No such container: gone" in done.stderr
 
 
 # --------------------------------------------------------------------------- the table

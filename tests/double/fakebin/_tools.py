@@ -361,6 +361,9 @@ def kind_main(argv: list[str]):
             if name in st.get("clusters", {}):
                 del st["clusters"][name]
                 sys.stderr.write(f'Deleted nodes: ["{name}-control-plane"]\n')
+                net = docker_network(st)
+                if net:
+                    net["containers"].pop(f"{name}-control-plane", None)
             st.get("loaded", {}).pop(name, None)
         path = flags.get("--kubeconfig") or kubeconfig_paths(None)[0]
         remove_from_kubeconfig(path, name)
@@ -429,7 +432,8 @@ def kind_create(args: list[str], state: dict):
         err.write(f" ✗ {steps[2]}\n")
         kind_error(f"failed to create cluster: could not read the Kubernetes version of {image}")
     try:
-        http("POST", state["apiserver"] + "/_double/v1/cluster", {"kubernetes_version": k8s})
+        http("POST", state["apiserver"] + "/_double/v1/cluster",
+             {"kubernetes_version": k8s, "name": name})  # its node: NAME-control-plane
     except (ApiError, ConnectionError) as e:
         err.write(f" • {steps[3]}  ...\n ✗ {steps[3]}\n")
         kind_error(f"failed to create cluster: failed to init node with kubeadm: {e}")
@@ -437,6 +441,10 @@ def kind_create(args: list[str], state: dict):
         err.write(f" • {step}  ...\n ✓ {step}\n")
     with edit_state() as st:
         st.setdefault("clusters", {})[name] = {"node_image": image, "kubernetes_version": k8s}
+        # kind-docker-network: the node container joins the Docker network `kind`, created
+        # once (on the double's loopback pool) and kept after the cluster is deleted
+        net = docker_network(st, create=True)
+        attach(net, f"{name}-control-plane", image)
     path = flags.get("--kubeconfig") or kubeconfig_paths(None)[0]
     merge_kubeconfig(path, name, state["apiserver"])
     sample = f"kubectl cluster-info --context kind-{name}"
@@ -494,7 +502,287 @@ def docker_main(argv: list[str]):
         done(json.dumps([{"Id": "sha256:0", "RepoTags": [n]} for n in names], indent=4) + "\n")
     if argv[:1] == ["build"] or argv[:2] == ["buildx", "build"]:
         docker_build(argv[1:] if argv[0] == "build" else argv[2:])
+    if argv[:2] == ["network", "inspect"]:
+        docker_network_inspect(argv[2:])
+    if argv[:1] == ["run"] or argv[:2] == ["container", "run"]:
+        docker_run(argv[1:] if argv[0] == "run" else argv[2:])
+    if argv[:1] == ["exec"] or argv[:2] == ["container", "exec"]:
+        docker_exec(argv[1:] if argv[0] == "exec" else argv[2:])
+    if argv[:1] == ["rm"] or argv[:2] == ["container", "rm"]:
+        docker_rm(argv[1:] if argv[0] == "rm" else argv[2:])
     not_modelled("docker", argv)
+
+
+# --- containers on the `kind` network -----------------------------------------------------
+# The double's `kind` network is a loopback /24 outside the double's clusterNetworks (the state's
+# `docker_pool`, set by ClusterDouble); a container's address is one of it, so a process the
+# fake runs "in" the container binds that address and the reference mesh sees connections from
+# it, as a pod sees a container on kind's network (no NAT on the route through the node).
+
+def docker_cli_error(message: str, rc: int = 125):
+    """The docker CLI's flag and daemon errors: `docker: <msg>` + the usage hint, exit 125
+    (docs.docker.com/reference/cli/docker/container/run/#exit-status)."""
+    done(err=f"docker: {message}\n\nRun 'docker run --help' for more information\n", rc=rc)
+
+
+def docker_network(st: dict, create: bool = False) -> dict | None:
+    nets = st.setdefault("docker_networks", {})
+    if "kind" not in nets and create:
+        import ipaddress as ipa
+
+        pool = ipa.ip_network(st.get("docker_pool") or "127.20.0.0/24")
+        nets["kind"] = {"id": os.urandom(32).hex(), "subnet": str(pool),
+                        "gateway": str(pool.network_address + 1), "containers": {}}
+    return nets.get("kind")
+
+
+def attach(net: dict, name: str, image: str) -> str:
+    import ipaddress as ipa
+
+    used = {c["ip"] for c in net["containers"].values()} | {net["gateway"]}
+    for host in ipa.ip_network(net["subnet"]).hosts():
+        if str(host) not in used:
+            net["containers"][name] = {"id": os.urandom(32).hex(), "ip": str(host),
+                                       "image": image}
+            return str(host)
+    raise SystemExit("fake docker: the kind network is full")
+
+
+def docker_network_inspect(args: list[str]):
+    # docker-network-inspect: a JSON list, IPAM.Config[].Subnet/Gateway, Containers by id
+    flags, names = parse_flags("docker network inspect", args, {"-f": "str", "--format": "str",
+                                                                  "-v": "bool"})
+    if not names:
+        done(err='"docker network inspect" requires at least 1 argument.\n', rc=1)
+    st = load_state()
+    found, missing = [], []
+    for n in names:
+        net = (st.get("docker_networks") or {}).get(n)
+        if net is None:
+            missing.append(n)
+            continue
+        found.append({"Name": n, "Id": net["id"], "Scope": "local", "Driver": "bridge",
+                      "EnableIPv6": False,
+                      "IPAM": {"Driver": "default", "Options": {},
+                               "Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
+                      "Internal": False, "Attachable": False,
+                      "Containers": {c["id"]: {"Name": cname, "EndpointID": c["id"][:32],
+                                               "IPv4Address": c["ip"] + "/"
+                                               + net["subnet"].split("/")[1], "IPv6Address": ""}
+                                     for cname, c in net["containers"].items()},
+                      "Options": {}, "Labels": {}})
+    out = json.dumps(found, indent=4) + "\n"
+    if missing:
+        done(out, "".join(f"Error response from daemon: network {n} not found\n"
+                          for n in missing), rc=1)
+    done(out)
+
+
+RUN_FLAGS = {"-d": "bool", "--detach": "bool", "--rm": "bool", "--name": "str",
+             "--network": "str", "--net": "str", "--cap-add": "list", "--label": "list",
+             "-l": "list", "--entrypoint": "str", "-u": "str", "--user": "str", "-e": "list",
+             "--env": "list", "-i": "bool", "--interactive": "bool"}
+
+
+def _run_args(args: list[str]) -> tuple[dict, list[str]]:
+    """docker's flags end at the image: what follows is the container's command."""
+    flags_part, rest = [], []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("-"):
+            rest = args[i:]
+            break
+        flags_part.append(a)
+        name = a.partition("=")[0]
+        if "=" not in a and RUN_FLAGS.get(name) in ("str", "list"):
+            i += 1
+            if i < len(args):
+                flags_part.append(args[i])
+        i += 1
+    spec = RUN_FLAGS
+    for a in flags_part:
+        if a.startswith("-") and a.partition("=")[0] not in spec:
+            docker_cli_error(f"unknown flag: {a.partition('=')[0]}")  # docker-run-flags
+    flags, _ = parse_flags("docker run", flags_part, spec)
+    return flags, rest
+
+
+def _image_known(st: dict, image: str) -> bool:
+    nodes = {c.get("node_image") for c in (st.get("clusters") or {}).values()}
+    return image in (st.get("images") or []) or image in nodes
+
+
+def docker_run(args: list[str]):
+    flags, rest = _run_args(args)
+    if not rest:
+        done(err='docker: \'docker run\' requires at least 1 argument\n', rc=125)
+    image, command = rest[0], rest[1:]
+    detach = flags.get("-d") or flags.get("--detach")
+    network = flags.get("--network") or flags.get("--net") or "bridge"
+    caps = [c.upper().removeprefix("CAP_") for c in flags.get("--cap-add", [])]
+    with edit_state() as st:
+        if not _image_known(st, image):
+            # docker-run-image-absent: no registry in the double to pull from
+            done(err=f"Unable to find image '{image}' locally\ndocker: Error response from "
+                     f"daemon: pull access denied for {image.split(':')[0]}, repository does "
+                     "not exist or may require 'docker login'\n", rc=125)
+        containers = st.setdefault("containers", {})
+        if network.startswith("container:"):
+            # docker-run-container-network: the helper shares that container's namespace
+            target = containers.get(network.split(":", 1)[1])
+            if target is None:
+                done(err=f"docker: Error response from daemon: No such container: "
+                         f"{network.split(':', 1)[1]}\n", rc=125)
+            if detach:
+                not_modelled("docker", ["run", *args])
+            entry = flags.get("--entrypoint")
+            result = ip_command(st, target, caps, [entry, *command] if entry else command)
+        else:
+            result = None
+    if result is not None:  # outside the edit: done() exits, which would skip its write
+        done(result[1], result[2], result[0])
+    with edit_state() as st:
+        containers = st.setdefault("containers", {})
+        net = docker_network(st)
+        if network != "kind" or net is None:
+            done(err=f"docker: Error response from daemon: network {network} not found.\n",
+                 rc=125)
+        name = flags.get("--name") or f"fake_{os.urandom(3).hex()}"
+        if name in containers:
+            done(err=f'docker: Error response from daemon: Conflict. The container name "/{name}"'
+                     " is already in use by container \"" + containers[name]["id"]
+                     + '". You have to remove (or rename) that container to be able to reuse '
+                     "that name.\n", rc=125)
+        if not detach:
+            not_modelled("docker", ["run", *args])  # only detached containers are kept running
+        ip = attach(net, name, image)
+        cid = net["containers"][name]["id"]
+        labels = flags.get("--label", []) + flags.get("-l", [])
+        containers[name] = {"id": cid, "image": image, "ip": ip, "subnet": net["subnet"],
+                            "caps": caps, "routes": [], "command": command, "labels": labels,
+                            "user": flags.get("-u") or flags.get("--user")}
+    done(cid + "\n")
+
+
+def ip_command(st: dict, container: dict, caps: list[str], argv: list[str]):
+    """`ip route add CIDR via GW` in a container's network namespace (iproute2)."""
+    import ipaddress as ipa
+
+    if argv[:1] != ["ip"]:
+        return 127, "", (f"docker: Error response from daemon: failed to create task for "
+                         f'container: exec: "{argv[0] if argv else ""}": executable file not '
+                         "found in $PATH: unknown\n")
+    words = argv[1:]
+    if len(words) != 5 or words[:2] != ["route", "add"] or words[3] != "via":
+        return 255, "", f"fake ip: `{' '.join(argv)}` is not modelled\n"
+    cidr, gw = words[2], words[4]
+    if "NET_ADMIN" not in caps:
+        return 2, "", "RTNETLINK answers: Operation not permitted\n"  # ip-route-add
+    if ipa.ip_address(gw) not in ipa.ip_network(container["subnet"]):
+        return 2, "", "Error: Nexthop has invalid gateway.\n"
+    net = str(ipa.ip_network(cidr, strict=False))
+    if any(r[0] == net for r in container["routes"]):
+        return 2, "", "RTNETLINK answers: File exists\n"
+    container["routes"].append([net, gw])
+    return 0, "", ""
+
+
+# Run "in" the container: the prober's imports limited to the image (_GUARD), every IPv4
+# socket bound to the container's address before it connects, and a destination outside the
+# container's subnet and its routes unreachable (ENETUNREACH), as the kernel would have it.
+_NETNS = r"""
+import errno, ipaddress, socket
+_ADDR, _NETS = @ADDRESS@, [ipaddress.ip_network(n) for n in @SUBNETS@]
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+def _prepare(sock, address):
+    if sock.family != socket.AF_INET:
+        return
+    if not any(ipaddress.ip_address(address[0]) in n for n in _NETS):
+        raise OSError(errno.ENETUNREACH, "Network is unreachable")
+    if sock.getsockname()[0] == "0.0.0.0":
+        sock.bind((_ADDR, 0))
+def connect(self, address):
+    _prepare(self, address)
+    return _connect(self, address)
+def connect_ex(self, address):
+    _prepare(self, address)
+    return _connect_ex(self, address)
+socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+"""
+
+
+def docker_exec(args: list[str]):
+    spec = {"-i": "bool", "--interactive": "bool", "-u": "str", "--user": "str", "-e": "list",
+            "--env": "list", "-w": "str", "--workdir": "str", "-t": "bool", "--tty": "bool"}
+    flags_part: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        flags_part.append(args[i])
+        if "=" not in args[i] and spec.get(args[i]) in ("str", "list") and i + 1 < len(args):
+            i += 1
+            flags_part.append(args[i])
+        i += 1
+    for a in flags_part:
+        if a.startswith("-") and a.partition("=")[0] not in spec:
+            done(err=f"unknown flag: {a.partition('=')[0]}\nSee 'docker exec --help'.\n",
+                 rc=125)
+    flags, _ = parse_flags("docker exec", flags_part, spec)
+    rest = args[i:]
+    if len(rest) < 2:
+        done(err='"docker exec" requires at least 2 arguments.\n', rc=1)
+    name, command = rest[0], rest[1:]
+    st = load_state()
+    container = (st.get("containers") or {}).get(name)
+    if container is None:  # docker-exec-absent
+        done(err=f"Error response from daemon: No such container: {name}\n", rc=1)
+    built = (st.get("image_roots") or {}).get(container["image"])
+    module = ["-m", "linkerd_conformance.prober"]
+    if not (built and command[:1] and command[0] in ("python", "python3")
+            and command[1:3] == module):
+        # docker-exec-not-found: what the prober image has no binary for
+        done(err=f'OCI runtime exec failed: exec failed: unable to start container process: '
+                 f'exec: "{command[0]}": executable file not found in $PATH: unknown\n',
+             rc=126)
+    root = built["root"]
+    paths = [os.path.join(root, p.lstrip("/")) for p in
+             built["env"].get("PYTHONPATH", "").split(":") if p]
+    nets = [container["subnet"], *[r[0] for r in container["routes"]]]
+    guard = _GUARD.replace("ALLOWED", repr(sorted(set(built["allowed"])))).replace(
+        "PATHS", repr(paths))
+    netns = _NETNS.replace("@ADDRESS@", repr(container["ip"])).replace("@SUBNETS@",
+                                                                         repr(nets))
+    code = (guard + netns + "import runpy, sys\nsys.argv = ['prober', *" + repr(command[3:])
+            + "]\nrunpy.run_module('linkerd_conformance.prober', run_name='__main__')\n")
+    interactive = flags.get("-i") or flags.get("--interactive")
+    proc = subprocess.run([sys.executable, "-I", "-c", code], cwd=root,
+                          stdin=None if interactive else subprocess.DEVNULL)
+    sys.exit(proc.returncode)
+
+
+def docker_rm(args: list[str]):
+    flags, names = parse_flags("docker rm", args, {"-f": "bool", "--force": "bool",
+                                                   "-v": "bool", "--volumes": "bool"})
+    if not names:
+        done(err='"docker rm" requires at least 1 argument.\n', rc=1)
+    out, err = [], []
+    with edit_state() as st:
+        containers = st.setdefault("containers", {})
+        for n in names:
+            if n not in containers:  # docker-rm-absent
+                err.append(f"Error response from daemon: No such container: {n}\n")
+                continue
+            if not (flags.get("-f") or flags.get("--force")):
+                err.append(f"Error response from daemon: cannot remove container \"/{n}\": "
+                           "container is running: stop the container before removing or force "
+                           "remove\n")
+                continue
+            del containers[n]
+            net = docker_network(st)
+            if net:
+                net["containers"].pop(n, None)
+            out.append(n + "\n")
+    done("".join(out), "".join(err), 1 if err else 0)
 
 
 def _dockerfile_instructions(text: str) -> list[tuple[str, str]]:
@@ -620,7 +908,11 @@ def docker_build(args: list[str]):
     log = ['#0 building with "default" instance using docker driver', "",
            "#1 [internal] load build definition from " + os.path.basename(dockerfile),
            "#1 DONE 0.0s", ""]
-    with tempfile.TemporaryDirectory(prefix="fake-docker-image-") as root:
+    keep = os.path.join(os.path.dirname(state_path()), "docker-images")
+    os.makedirs(keep, exist_ok=True)
+    # the image's files are kept (beside the state) for `docker exec` to run the prober from
+    root = tempfile.mkdtemp(prefix="image-", dir=keep)
+    if True:
         n = 0
         for word, rest in steps:
             if word == "ENV":
@@ -655,6 +947,9 @@ def docker_build(args: list[str]):
     with edit_state() as st:
         images = st.setdefault("images", [])
         images += [t for t in tags if t not in images]
+        for t in tags:
+            st.setdefault("image_roots", {})[t] = {"root": root, "env": env,
+                                                   "allowed": sorted(set(allowed))}
     log += [f"#{n + 5} exporting to image", f"#{n + 5} naming to docker.io/library/"
             + (tags[0] if tags else "<none>") + " done", f"#{n + 5} DONE 0.0s"]
     done(err="\n".join(log) + "\n")
