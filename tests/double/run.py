@@ -18,7 +18,6 @@ from typing import Any
 import yaml
 
 from linkerd_conformance.api import Profile
-from linkerd_conformance.reference.workloads import Addresses
 
 from .cluster import ClusterDouble
 from .fakes import fake_tools_env
@@ -50,23 +49,12 @@ def run_conformance(tmp: Path, env: dict[str, str], *args: str) -> dict[str, Any
     return data
 
 
-#: `--set clusterNetworks` for the double's networks. A real kind cluster's pods (10.244.0.0/16)
-#: and node (172.18.0.0/16) lie inside the chart's default clusterNetworks; the double's are the
-#: reference's loopback ones (127.10.0.0/16, 127.18.0.0/16), outside it, and its proxies treat
-#: them as the cluster networks. Installed with the default, linkerd-config would name networks
-#: the double's pods are not in, and a check judging a client at its real address against the
-#: installed networks (the generated family) would be misled; so the kind run installs the way
-#: a user of a cluster with such networks must (what the kubeconfig double installs too).
-DOUBLE_CLUSTER_NETWORKS = ("--set 'clusterNetworks="
-                           + "\\,".join((Addresses.POD_NET, Addresses.NODE_NET)) + "'")
-
-
 def kind_args(version: str, tmp: Path) -> list[str]:
     extra = ["--gateway-api-crds", str(GATEWAY_API_CRDS)] if Profile(version).at_least(
         "2.19") else []
     return ["--target", "kind", "--linkerd-version", version, "--cluster-name",
             f"double-{version.replace('.', '-')}", "--kubeconfig", str(tmp / "kubeconfig"),
-            "--linkerd-install-flag", DOUBLE_CLUSTER_NETWORKS, *extra]
+            *extra]
 
 
 @contextlib.contextmanager
