@@ -27,6 +27,7 @@ from linkerd_conformance import (
     Mesh,
     Metrics,
     TargetError,
+    Unsupported,
     expect,
     expectations,
     lab,
@@ -136,6 +137,45 @@ def test_linkerd_authz_names_the_authorization_policy_and_its_route(mesh: Mesh) 
     rows = wait_for(f"`linkerd authz` to list {sorted(want)}", lambda: authz(mesh)[1],
                     lambda r: set(r) == want)
     assert set(rows) == want
+
+
+# ---- one release's CLI against another release's cluster (F9.2)
+
+
+@pytest.mark.facts("F9.2")
+@pytest.mark.versions(">=2.16")
+def test_linkerd_authz_reads_its_own_server_version_so_cli_and_cluster_must_match(
+        mesh: Mesh) -> None:
+    """From 2.16 `linkerd authz` reads Servers as v1beta3 only. Against its own cluster it
+    lists the Server and its authorization; pointed at the newest cluster without v1beta3
+    Servers (2.15), the same objects give no row: the Server's read fails with the API
+    server's 404, which the CLI prints on stderr while still exiting 0."""
+    reads = expectations.cli_facts(mesh.profile.version).authz_server_version
+    older = expectations.newest_without_server_version(reads)
+    assert older is not None, f"every version serves {reads} Servers"
+    try:
+        other = mesh.other_cluster(older)
+    except Unsupported as e:
+        pytest.skip(f"not applicable to the {mesh.name} target: {e}")
+    objs = [*lab_without_admin_policy(), lab.server("web", "http"), lab.server_authorization(
+        "lab-client", {"meshTLS": {"identities": [lab.identity(lab.MESHED)]}},
+        server_name="web")]
+    lab.deploy(mesh, objs)
+    want = ("*", "web", "", "lab-client")
+    rows = wait_for(f"`linkerd authz` to list {want}", lambda: authz(mesh)[1],
+                    lambda r: r == [want])
+    assert rows == [want]
+    with other as cluster:
+        lab.deploy(cluster, objs)
+        result = cluster.linkerd("authz", "-n", lab.NAMESPACE, "deploy/server")
+        failed = ("ServerAuthorization/lab-client targets Server/web but we failed to get it: "
+                  "the server could not find the requested resource "
+                  "(get servers.policy.linkerd.io web)")
+        assert result.rc == 0 and failed in result.stderr, \
+            f"expected a {reads} CLI against a {older} cluster to report {failed!r}\n" \
+            f"  observed: {result}"
+        assert authz_table(result.stdout)[1] == [], \
+            f"expected no row from a cluster without {reads} Servers\n  observed: {result}"
 
 
 # ---- linkerd diagnostics policy (F9.3)

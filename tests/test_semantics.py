@@ -307,6 +307,7 @@ def test_cli_fields_agree_with_expectations(version: str) -> None:
     assert ("link-gen" if s.multicluster_link_gen else "link") == e.link_command  # F8.6, F8.7
     assert {c: sorted(n for _, _, n in ports) for c, ports in s.control_plane_ports.items()} \
         == {c: sorted(n) for c, n in e.control_plane_port_names}  # F2.16
+    assert s.authz_server_version == e.authz_server_version  # F9.2
 
 
 @pytest.mark.parametrize("version", KNOWN_VERSIONS)
