@@ -216,6 +216,8 @@ ROWS = (
      "denial_message(version, ...) starts with `client `"),
     ("route labels on HTTP authz counters", "authz_route_labels",
      "authz_route_labels(version)"),
+    ("serviceAccounts name `linkerd`", "service_accounts_assume_linkerd_namespace",
+     "service_account_identity(version, ...) with the control plane in linkerd-cp"),
 )
 
 
@@ -279,6 +281,10 @@ def test_record_agrees_with_expectations(version: str) -> None:
     assert chain == s.denial("srv", "10.0.0.1:40000", "10.0.0.2:8080")
     assert chain.startswith("client ") == s.denial_error_chain
     assert expectations.authz_route_labels(version) == s.authz_route_labels
+    # service accounts with the control plane in another namespace (F3.8)
+    named = expectations.service_account_identity(version, "sa", "app", "linkerd-cp")
+    assert (named == expectations.proxy_identity("sa", "app", "linkerd")) == \
+        s.service_accounts_assume_linkerd_namespace, named
 
 
 def test_rows_compared_name_record_fields() -> None:
