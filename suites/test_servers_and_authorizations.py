@@ -18,6 +18,7 @@ from linkerd_conformance import (
     HTTP_FORBIDDEN,
     OK,
     Client,
+    Expected,
     Mesh,
     TargetError,
     Unsupported,
@@ -201,7 +202,7 @@ def real_identity(client: Client) -> str:
                                        CONTROL_PLANE_NS)
 
 
-def by_service_account(mesh: Mesh, client: Client) -> Any:
+def by_service_account(mesh: Mesh, client: Client) -> Expected:
     """OK where `serviceAccounts` names the client's real identity; else the HTTP denial."""
     named = expectations.service_account_identity(
         mesh.profile.version, client.service_account, client.namespace, CONTROL_PLANE_NS)
