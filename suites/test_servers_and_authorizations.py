@@ -7,6 +7,7 @@ all-unauthenticated, so any denial seen comes from the Server under test.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,9 +17,13 @@ from linkerd_conformance import (
     GRPC_OK,
     HTTP_FORBIDDEN,
     OK,
+    Client,
+    Expected,
     Mesh,
     TargetError,
+    Unsupported,
     expect,
+    expectations,
     lab,
 )
 
@@ -194,6 +199,86 @@ def test_a_service_account_may_name_another_namespace(mesh: Mesh) -> None:
         server_name="web"))
     expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(OK)
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+
+
+# ---- service accounts with the control plane outside namespace linkerd (F3.8) ----
+
+CONTROL_PLANE_NS = "linkerd-cp"
+
+
+@pytest.fixture
+def control_plane_elsewhere(mesh: Mesh) -> Iterator[Mesh]:
+    """The target with its control plane installed in namespace linkerd-cp (`linkerd install
+    -L linkerd-cp`): on the reference a second mesh, same version and faults; a cluster only
+    when it was installed so."""
+    try:
+        installed = mesh.reinstalled(control_plane_namespace=CONTROL_PLANE_NS)
+    except Unsupported as e:
+        pytest.skip(f"{e}; F3.8 needs a control plane outside namespace linkerd")
+    with installed as elsewhere:
+        yield elsewhere
+
+
+def real_identity(client: Client) -> str:
+    """The client's identity as its proxy holds it: naming the control plane's namespace."""
+    return expectations.proxy_identity(client.service_account, client.namespace,
+                                       CONTROL_PLANE_NS)
+
+
+def by_service_account(mesh: Mesh, client: Client) -> Expected:
+    """OK where `serviceAccounts` names the client's real identity; else the HTTP denial."""
+    named = expectations.service_account_identity(
+        mesh.profile.version, client.service_account, client.namespace, CONTROL_PLANE_NS)
+    return OK if named == real_identity(client) else HTTP_FORBIDDEN
+
+
+@pytest.mark.facts("F3.8", "F3.7")
+def test_service_accounts_name_the_installed_control_plane_namespace_from_2_12(
+        control_plane_elsewhere: Mesh) -> None:
+    """With the control plane in linkerd-cp, 2.11 turns `serviceAccounts: [{name: client}]`
+    into `client.lab.serviceaccount.identity.linkerd.cluster.local` (`identity.linkerd.`
+    written into authz.rs), which no proxy holds: the client is refused. From 2.12 the
+    controller writes its `--control-plane-namespace` in and admits it. The same client named
+    by its real identity is admitted at every version, so the difference is the rule, not
+    the identity the client holds."""
+    mesh = control_plane_elsewhere
+    locked_http(mesh)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    # one watch stream, in this order: once lab-other's client is admitted by its identity
+    # (naming linkerd-cp), the serviceAccounts authorization is in force too
+    mesh.apply(lab.server_authorization("by-service-account", {"meshTLS": {
+                   "serviceAccounts": [{"name": "client"}]}}, server_name="web"),
+               lab.server_authorization("other-by-identity", mtls(real_identity(lab.OTHER_NS)),
+                                        server_name="web"))
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(by_service_account(
+        mesh, lab.MESHED))
+    mesh.apply(lab.server_authorization("by-identity", mtls(real_identity(lab.MESHED)),
+                                        server_name="web"))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+
+
+@pytest.mark.versions(">=2.12")
+@pytest.mark.feature("authorization-policy")
+@pytest.mark.facts("F3.8", "F4.9")
+def test_identity_refs_to_a_service_account_name_the_installed_control_plane_namespace(
+        control_plane_elsewhere: Mesh) -> None:
+    """A MeshTLSAuthentication's `identityRefs` of kind ServiceAccount go through the same
+    rule as `serviceAccounts` (`ClusterInfo::service_account_identity`): with the control
+    plane in linkerd-cp they admit the lab client, and no one else."""
+    mesh = control_plane_elsewhere
+    locked_http(mesh,
+                lab.resource("MeshTLSAuthentication", "lab-client", {"identityRefs": [
+                    {"kind": "ServiceAccount", "name": "client"}]}),
+                lab.resource("AuthorizationPolicy", "web-lab", {
+                    "targetRef": {"group": "policy.linkerd.io", "kind": "Server",
+                                  "name": "web"},
+                    "requiredAuthenticationRefs": [
+                        {"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication",
+                         "name": "lab-client"}]}))
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(by_service_account(
+        mesh, lab.MESHED))
 
 
 # ---- protocol hints ----

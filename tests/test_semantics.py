@@ -218,6 +218,8 @@ ROWS = (
      "authz_route_labels(version)"),
     ("a running pod's changed default served", "pod_metadata_reindexed",
      "running_pod_default_followed(version)"),
+    ("serviceAccounts name `linkerd`", "service_accounts_assume_linkerd_namespace",
+     "service_account_identity(version, ...) with the control plane in linkerd-cp"),
 )
 
 
@@ -283,6 +285,10 @@ def test_record_agrees_with_expectations(version: str) -> None:
     assert expectations.authz_route_labels(version) == s.authz_route_labels
     # a running pod's changed annotations, re-read by the controller (F1.13)
     assert expectations.running_pod_default_followed(version) == s.pod_metadata_reindexed
+    # service accounts with the control plane in another namespace (F3.8)
+    named = expectations.service_account_identity(version, "sa", "app", "linkerd-cp")
+    assert (named == expectations.proxy_identity("sa", "app", "linkerd")) == \
+        s.service_accounts_assume_linkerd_namespace, named
 
 
 def test_rows_compared_name_record_fields() -> None:
