@@ -115,7 +115,7 @@ def _cells(mesh: Mesh, scenario: Scenario) -> list[GenCell]:
     if not unknown:
         return cells(scenario, nets, mesh.cluster_default, addresses=known)[0]
     families = {ipaddress.ip_address(ip).version for ip in known.values()}
-    candidates = [str(next(n.hosts())) for n in map(ipaddress.ip_network, nets)
+    candidates = [str(next(iter(n.hosts()))) for n in map(ipaddress.ip_network, nets)
                   if not families or n.version in families] or [generated.OUTSIDE_IP]
     variants = [{c.key: c for c in cells(scenario, nets, mesh.cluster_default,
                                          addresses={**known, **dict.fromkeys(unknown, at)})[0]}

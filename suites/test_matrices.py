@@ -34,7 +34,7 @@ def client_spec(mesh: Mesh, client: Client) -> ClientSpec:
     if client.network == "outside":
         ip = OUTSIDE_IP
     else:
-        ip = str(next(ipaddress.ip_network(cluster_networks(mesh)[0]).hosts()))
+        ip = str(next(iter(ipaddress.ip_network(cluster_networks(mesh)[0]).hosts())))
     return ClientSpec(ip, client.identity)
 
 

@@ -70,7 +70,7 @@ def address(mesh: ReferenceMesh, client: Client) -> str:
     """An address on the client's side of the cluster networks, as explain is told it."""
     if client.network == "outside":
         return OUTSIDE_IP
-    return str(next(ipaddress.ip_network(mesh.cluster_networks[0]).hosts()))
+    return str(next(iter(ipaddress.ip_network(mesh.cluster_networks[0]).hosts())))
 
 
 def source(client: Client) -> str:
@@ -257,7 +257,7 @@ def test_the_steps_name_the_authorization_that_decides(version: str) -> None:
     from linkerd_conformance.cli.inputs import default_cluster_networks
 
     nets = default_cluster_networks(version)
-    inside = str(next(ipaddress.ip_network(nets[0]).hosts()))
+    inside = str(next(iter(ipaddress.ip_network(nets[0]).hosts())))
     for name, (_, workloads, policy) in SCENARIOS.items():
         if version == "2.11" and "authorizationpolicies" in name:
             continue
