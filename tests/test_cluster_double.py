@@ -37,7 +37,11 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "run from this machine, which reaches no pod": "front-door checks that run curl or "
     "openssl (F5.11 `curl -f` exits 22, F10.4 the CertificateRequest's CA names): these run on "
     "the test machine, and the prober image has neither",
+    "F3.8 needs a control": "serviceAccounts with the control plane outside namespace "
+    "`linkerd` need a cluster installed with another --linkerd-namespace (F3.8); a cluster is "
+    "installed once per run, in `linkerd`",
 }
+
 
 def verdicts(report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]],
                                               list[dict[str, Any]]]:
