@@ -178,6 +178,31 @@ def test_revoking_an_authorization_terminates_open_tcp_connections(mesh: Mesh) -
 
 
 @pytest.mark.feature("dynamic")
+@pytest.mark.facts("F5.10")
+def test_a_policy_change_that_still_authorizes_an_open_tcp_connection_leaves_it_open(
+        mesh: Mesh) -> None:
+    """Only a connection no longer authorized is cut: an opaque connection authorized for the
+    lab client stays open, on the same connection, after a second authorization (for another
+    namespace's client) takes effect, which that client's own new connection shows."""
+    mine = {"meshTLS": {"identities": [lab.identity(lab.MESHED)]}}
+    theirs = {"meshTLS": {"identities": [lab.identity(lab.OTHER_NS)]}}
+    lab.deploy(mesh, [*lab.objects(), lab.server("raw", "tcp", proxy_protocol="opaque"),
+                      lab.server_authorization("mine", mine, server_name="raw")])
+    expect(mesh, lab.OTHER_NS, lab.TCP, "tcp", **lab.REQUESTS["tcp"]).becomes(CONNECTION_CLOSED)
+    with session(mesh, "tcp", lab.TCP) as s:
+        first = wait_for("the TCP echo through the lab client's authorization",
+                         lambda: s.probe(**lab.REQUESTS["tcp"]), ALLOWED.matches)
+        assert first.bytes_seen > 0
+        opened = s.connections
+        mesh.apply(lab.server_authorization("theirs", theirs, server_name="raw"))
+        expect(mesh, lab.OTHER_NS, lab.TCP, "tcp", **lab.REQUESTS["tcp"]).becomes(ALLOWED)
+        echo, still_open, used = observe_tcp(s)
+        assert ALLOWED.matches(echo) and still_open and used == opened, (
+            f"expected the lab client's connection kept after a change that still authorizes "
+            f"it: {echo.short()}, open={still_open}, connections {opened} -> {used}")
+
+
+@pytest.mark.feature("dynamic")
 @pytest.mark.facts("F5.10", "F5.2")
 def test_a_kept_alive_http_connection_is_denied_on_its_next_request(mesh: Mesh) -> None:
     """HTTP is authorized per request: after the policy changes, the next request on the same

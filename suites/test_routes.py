@@ -127,6 +127,12 @@ MATCHES = {
               {"path": "/api/x?tier=gold"}, {"path": "/api/x?tier=tin"}),
     "method": (prefix("/api", method="POST"),
                {"path": "/api/x", "method": "POST"}, {"path": "/api/x", "method": "GET"}),
+    # no path: the CRD's default path is PathPrefix / ("If this field is not specified, a
+    # default prefix match on the "/" path is provided", L2@version-2.20:charts/linkerd-crds/
+    # templates/policy/httproute.yaml l.988-993), so any path
+    "method-without-path": ({"method": "POST"},
+                            {"path": "/any/x", "method": "POST"},
+                            {"path": "/any/x", "method": "GET"}),
 }
 
 
@@ -143,20 +149,27 @@ def test_a_route_match_on_each_field_selects_the_request(mesh: Mesh, field: str)
     expect(mesh, lab.MESHED, lab.HTTP, "http", **other).becomes(NOT_FOUND)
 
 
+#: the older, open route's PathPrefix, and a path that only it matches
+BROAD = {"shorter-prefix": ("/", "/api/other"),
+         "same-path-as-prefix": ("/api/secret", "/api/secret/more")}
+
+
 @pytest.mark.versions(">=2.12")
 @pytest.mark.feature("http-route", "authorization-policy")
 @pytest.mark.facts("F4.11", "F4.15")
-def test_a_request_takes_the_most_specific_route_only(mesh: Mesh) -> None:
-    """Two routes match /api/secret: `broad` (PathPrefix /, open to everyone, the older) and
-    `narrow` (Exact /api/secret, no authorization of its own). The exact match wins, so the
-    request is refused; `broad`'s authorization does not leak into it. /api/other, matching
-    only `broad`, is served."""
-    lab.deploy(mesh, web(http_route("broad", prefix("/")),
+@pytest.mark.parametrize("broad", list(BROAD))
+def test_a_request_takes_the_most_specific_route_only(mesh: Mesh, broad: str) -> None:
+    """Two routes match /api/secret: `broad` (a PathPrefix, open to everyone, the older) and
+    `narrow` (Exact /api/secret, no authorization of its own). The exact match wins over a
+    shorter prefix and over a prefix of the same path, so the request is refused; `broad`'s
+    authorization does not leak into it. A path matching only `broad` is served."""
+    broad_prefix, only_broad = BROAD[broad]
+    lab.deploy(mesh, web(http_route("broad", prefix(broad_prefix)),
                          open_policy("broad-open", "HTTPRoute", "broad")))
     expect(mesh, lab.MESHED, lab.HTTP, "http", path="/api/secret").becomes(OK)
     mesh.apply(http_route("narrow", {"path": {"type": "Exact", "value": "/api/secret"}}))
     expect(mesh, lab.MESHED, lab.HTTP, "http", path="/api/secret").becomes(HTTP_FORBIDDEN)
-    expect(mesh, lab.MESHED, lab.HTTP, "http", path="/api/other").becomes(OK)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", path=only_broad).becomes(OK)
 
 
 @pytest.mark.versions(">=2.12")
