@@ -107,6 +107,18 @@ def test_a_kind_network_inside_the_cluster_networks_places_no_outside_client(
     assert why is not None and "lies inside the installed clusterNetworks" in why
 
 
+def test_a_node_address_installed_as_a_host_network_leaves_the_kind_network_outside(
+        docker_env: tuple[ClusterDouble, str]) -> None:
+    """The kind target installs each node's address as a /32 (the kubelet's probes come from
+    it): the node is inside the cluster networks, a container beside it on the network is not."""
+    double, docker = docker_env
+    outside = outside_for(double, docker)
+    [node] = outside.node_addresses()
+    assert outside.cannot_place((*DOUBLE_NETWORKS, f"{node}/32")) is None
+    [subnet] = outside.subnets()
+    assert outside.cannot_place((*DOUBLE_NETWORKS, subnet)) is not None
+
+
 def test_only_a_mesh_with_a_docker_network_places_unmeshed_outside_clients(
         docker_env: tuple[ClusterDouble, str]) -> None:
     """The capability itself: with `outside` the kind target places the unmeshed client (the
