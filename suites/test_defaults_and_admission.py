@@ -112,6 +112,29 @@ def test_audit_logs_and_counts_each_admission(mesh: Mesh, protocol: str) -> None
              lambda v: v >= 1)
 
 
+@pytest.mark.versions(">=2.16")
+@pytest.mark.feature("default-policy")
+@pytest.mark.facts("F1.2")
+def test_only_audit_admissions_are_logged_as_allowed(mesh: Mesh) -> None:
+    """Under `audit`, a port whose Server authorizes the client is decided by that
+    authorization, which the proxy does not log: "Request allowed" is written only for an
+    authorization that `is_audit()` (policy/http.rs). The audited TCP connection made after it
+    is the marker that the log has caught up."""
+    lab.deploy(mesh, [*lab.with_default("audit"), lab.server("web", "http"),
+                      lab.server_authorization("web-anyone", {"unauthenticated": True},
+                                               server_name="web")])
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.UNMESHED, lab.TCP, "tcp", **TCP).becomes(ALLOWED)
+    allowed = wait_for(
+        'a "Request allowed" linkerd-proxy log line from policy::tcp',
+        lambda: [line for line in mesh.logs(server_pod(mesh), PROXY).splitlines()
+                 if "Request allowed" in line],
+        lambda lines: any("policy::tcp" in line for line in lines))
+    assert all("policy::tcp" in line for line in allowed), (
+        "expected \"Request allowed\" only for the audited TCP connection, not for the HTTP "
+        f"request web-anyone authorized; the proxy logged: {allowed}")
+
+
 # ---- F1.20: a mesh installed without cluster networks ----
 
 @pytest.fixture

@@ -155,6 +155,31 @@ def test_the_audit_default_allows_and_says_so(mesh: Mesh) -> None:
 
 
 @pytest.mark.versions(">=2.12")
+@pytest.mark.feature("probe-authorization")
+@pytest.mark.facts("F7.5", "F6.3")
+def test_a_probe_is_counted_on_the_probe_route(mesh: Mesh) -> None:
+    """Under deny, the node's GET on the probe path is admitted on the synthetic `probe` route
+    by the `probe` authorization; a POST on the same path is no probe, and its refusal is
+    counted on the `default` route of the default server."""
+    lab.deploy(mesh, lab.with_pod_annotations(
+        [*lab.objects(), *lab.probed()], {"config.linkerd.io/default-inbound-policy": "deny"}))
+    probe = {"route_kind": "default", "route_name": "probe"}
+    expect(mesh, lab.NODE, lab.PROBED, "http", path="/ready").becomes(OK)
+    wait_for(f"inbound_http_authz_allow_total with {probe}, authz_name=probe",
+             lambda: metrics(mesh, "probed").value("inbound_http_authz_allow_total",
+                                                   authz_kind="default", authz_name="probe",
+                                                   **probe),
+             lambda v: v >= 1)
+    expect(mesh, lab.NODE, lab.PROBED, "http", path="/ready",
+           method="POST").becomes(HTTP_FORBIDDEN)
+    refused = {"srv_kind": "default", "srv_name": "deny", "route_kind": "default",
+               "route_name": "default"}
+    wait_for(f"inbound_http_authz_deny_total with {refused}",
+             lambda: metrics(mesh, "probed").value("inbound_http_authz_deny_total", **refused),
+             lambda v: v >= 1)
+
+
+@pytest.mark.versions(">=2.12")
 @pytest.mark.facts("F7.6", "F7.5")
 def test_server_labels_gain_srv_port_from_2_18(mesh: Mesh) -> None:
     """From 2.18 (proxy v2.286.0) the server labels carry `srv_port`; 2.12-2.17 do not."""

@@ -7,6 +7,7 @@ all-unauthenticated, so any denial seen comes from the Server under test.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
@@ -151,11 +152,21 @@ def test_networks_unset_means_the_cluster_networks_only(mesh: Mesh) -> None:
     expect(mesh, lab.UNMESHED_OUTSIDE, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
 
 
-@pytest.mark.facts("F3.4")
-def test_networks_except_carves_out_addresses(mesh: Mesh) -> None:
-    """`networks: [{cidr: 0.0.0.0/0, except: <cluster networks>}]` admits only outside clients."""
+def with_host_bits(cidr: str) -> str:
+    """The network written with its first host address in place of the network address."""
+    net = ipaddress.ip_network(cidr)
+    return cidr if net.num_addresses == 1 else f"{net.network_address + 1}/{net.prefixlen}"
+
+
+@pytest.mark.facts("F3.4", "F3.12")
+@pytest.mark.parametrize("written", ["as-networks", "with-host-bits"])
+def test_networks_except_carves_out_addresses(mesh: Mesh, written: str) -> None:
+    """`networks: [{cidr: 0.0.0.0/0, except: <cluster networks>}]` admits only outside clients,
+    also when each except entry is written with host bits set (`10.244.0.1/16`), which names
+    the same network."""
     lab.placeable(mesh, lab.UNMESHED_OUTSIDE)
-    excepts = [n for n in mesh.cluster_networks if ":" not in n]
+    excepts = [n if written == "as-networks" else with_host_bits(n)
+               for n in mesh.cluster_networks if ":" not in n]
     locked_http(mesh, lab.server_authorization("outside-only", {
         "unauthenticated": True, "networks": [{"cidr": "0.0.0.0/0", "except": excepts}]},
         server_name="web"))
