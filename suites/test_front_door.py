@@ -470,3 +470,21 @@ def test_the_proxy_closes_tls_with_close_notify(mesh: Mesh) -> None:
 
 
 
+
+
+# ---- F10.13 half-close ----
+
+@pytest.mark.facts("F10.13")
+def test_a_tcp_client_that_half_closes_still_reads_the_whole_reply(mesh: Mesh) -> None:
+    """The proxy copies each direction until that direction ends (linkerd/duplex): a client
+    that shuts down its sending side right after 4 KiB still reads the app's whole echo, not
+    a connection cut at the client's FIN."""
+    lab.deploy(mesh, lab.objects())
+    payload = b"half-closed echo" * 256
+    request = {"payload": payload, "half_close": True}
+    expect(mesh, lab.UNMESHED, lab.TCP, "tcp", **request).becomes(ALLOWED)
+    for _ in range(3):
+        out = mesh.probe(lab.UNMESHED, lab.TCP, "tcp", **request)
+        assert out.verdict is ALLOWED.verdict and out.body == payload, (
+            f"expected the {len(payload)}-byte echo back after the client's FIN, got "
+            f"{out.short()} with {len(out.body or b'')} bytes")

@@ -30,6 +30,7 @@ from linkerd_conformance.api import (
     Unsupported,
 )
 from linkerd_conformance.outcome import Verdict
+from linkerd_conformance.prober.__main__ import parse_probe_args
 from linkerd_conformance.targets.cluster import (
     OWNED_LABEL,
     PROBER_CONTAINER,
@@ -658,5 +659,9 @@ def test_request_arguments_map_to_the_probers_flags() -> None:
     payload = b"ping\n\x00\\x"
     [flag, text] = request_flags("tcp", {"payload": payload})
     assert flag == "--payload" and codecs.escape_decode(text.encode())[0] == payload
+    assert request_flags("tcp", {"payload": b"x", "half_close": True}) == [
+        "--payload", "x", "--half-close"]
+    assert parse_probe_args(["--protocol", "tcp", "--host", "h", "--port", "1", "--payload",
+                             "x", "--half-close"])[4] == {"payload": b"x", "half_close": True}
     with pytest.raises(TargetError, match="no flag for the http request argument 'retries'"):
         request_flags("http", {"retries": 3})
