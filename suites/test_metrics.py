@@ -159,8 +159,8 @@ def test_the_audit_default_allows_and_says_so(mesh: Mesh) -> None:
 @pytest.mark.facts("F7.5", "F6.3")
 def test_a_probe_is_counted_on_the_probe_route(mesh: Mesh) -> None:
     """Under deny, the node's GET on the probe path is admitted on the synthetic `probe` route
-    by the `probe` authorization; a POST on the same path is no probe, and its refusal is
-    counted on the `default` route of the default server."""
+    by the `probe` authorization; a POST on the same path and a GET on another path are no
+    probes, and their refusals are counted on the `default` route of the default server."""
     lab.deploy(mesh, lab.with_pod_annotations(
         [*lab.objects(), *lab.probed()], {"config.linkerd.io/default-inbound-policy": "deny"}))
     probe = {"route_kind": "default", "route_name": "probe"}
@@ -177,6 +177,12 @@ def test_a_probe_is_counted_on_the_probe_route(mesh: Mesh) -> None:
     wait_for(f"inbound_http_authz_deny_total with {refused}",
              lambda: metrics(mesh, "probed").value("inbound_http_authz_deny_total", **refused),
              lambda v: v >= 1)
+    expect(mesh, lab.NODE, lab.PROBED, "http", path="/other").becomes(HTTP_FORBIDDEN)
+    wait_for(f"inbound_http_authz_deny_total with {refused} to count both refusals",
+             lambda: metrics(mesh, "probed").value("inbound_http_authz_deny_total", **refused),
+             lambda v: v >= 2)
+    on_probe = metrics(mesh, "probed").value("inbound_http_authz_deny_total", **probe)
+    assert on_probe == 0, f"{on_probe:g} refusals counted on the probe route"
 
 
 @pytest.mark.versions(">=2.12")
