@@ -163,17 +163,19 @@ def test_a_probe_is_counted_on_the_probe_route(mesh: Mesh) -> None:
     probes, and their refusals are counted on the `default` route of the default server."""
     lab.deploy(mesh, lab.with_pod_annotations(
         [*lab.objects(), *lab.probed()], {"config.linkerd.io/default-inbound-policy": "deny"}))
-    probe = {"route_kind": "default", "route_name": "probe"}
+    # a default route or authorization has an empty group (proxy server-policy meta.rs)
+    probe = {"route_group": "", "route_kind": "default", "route_name": "probe"}
     expect(mesh, lab.NODE, lab.PROBED, "http", path="/ready").becomes(OK)
     wait_for(f"inbound_http_authz_allow_total with {probe}, authz_name=probe",
              lambda: metrics(mesh, "probed").value("inbound_http_authz_allow_total",
-                                                   authz_kind="default", authz_name="probe",
+                                                   authz_group="", authz_kind="default",
+                                                   authz_name="probe",
                                                    **probe),
              lambda v: v >= 1)
     expect(mesh, lab.NODE, lab.PROBED, "http", path="/ready",
            method="POST").becomes(HTTP_FORBIDDEN)
-    refused = {"srv_kind": "default", "srv_name": "deny", "route_kind": "default",
-               "route_name": "default"}
+    refused = {"srv_group": "", "srv_kind": "default", "srv_name": "deny", "route_group": "",
+               "route_kind": "default", "route_name": "default"}
     wait_for(f"inbound_http_authz_deny_total with {refused}",
              lambda: metrics(mesh, "probed").value("inbound_http_authz_deny_total", **refused),
              lambda v: v >= 1)
