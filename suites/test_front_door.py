@@ -409,13 +409,25 @@ def test_tls_without_a_client_certificate_is_labelled_true_with_an_empty_client_
 
 @pytest.mark.facts("F10.10")
 def test_the_authorization_counters_have_help_lines(mesh: Mesh) -> None:
-    """The metrics page, scraped like a user does, has `# HELP` lines for the counters."""
+    """The metrics page, scraped like a user does, has one `# HELP` and one `# TYPE ...
+    counter` line per counter, however many series it has (`Metric::fmt_help`, written once
+    before the series in the proxy's `metrics/authz.rs`): here two, a plaintext client's and
+    a meshed one's."""
     lab.deploy(mesh, lab.objects())
     expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
-    page = expect(mesh, lab.UNMESHED, ADMIN, "http", path="/metrics").becomes(OK)
-    want = ("# HELP inbound_http_authz_allow_total The total number of inbound HTTP requests "
-            "that were authorized")
-    assert want.encode() in page.body, f"no {want!r} in the metrics page"
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    name = "inbound_http_authz_allow_total"
+    page = wait_for(f"two {name} series on the metrics page",
+                    lambda: expect(mesh, lab.UNMESHED, ADMIN, "http",
+                                   path="/metrics").becomes(OK).body.decode(),
+                    lambda text: sum(line.startswith(name + "{")
+                                     for line in text.splitlines()) >= 2)
+    lines = page.splitlines()
+    want = f"# HELP {name} The total number of inbound HTTP requests that were authorized"
+    assert lines.count(want) == 1, f"expected {want!r} once, it is there {lines.count(want)} times"
+    typed = f"# TYPE {name} counter"
+    assert lines.count(typed) == 1, (
+        f"expected {typed!r} once, it is there {lines.count(typed)} times")
 
 
 # ---- F10.11 synthesized responses ----

@@ -19,6 +19,7 @@ from linkerd_conformance import (
     Mesh,
     expect,
     lab,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.conformance]
@@ -195,11 +196,17 @@ def test_2_11_ignores_a_server_on_an_undeclared_port(mesh: Mesh) -> None:
 @pytest.mark.facts("F2.9", "F2.10")
 def test_2_11_closes_connections_to_undeclared_ports_under_deny(mesh: Mesh) -> None:
     """Under deny an undeclared port is refused at accept time, before HTTP is detected: the
-    HTTP client sees its connection closed, not a 403."""
+    HTTP client sees its connection closed, not a 403, and the proxy counts the refusal as
+    `inbound_tcp_errors_total{error="unknown port denied"}`."""
     lab.deploy(mesh, lab.with_pod_annotations([*lab.objects(), *lab.undeclared()],
                                               {"config.linkerd.io/default-inbound-policy":
                                                "deny"}))
     expect(mesh, lab.MESHED, lab.UNDECLARED, "http", **HTTP).becomes(CONNECTION_CLOSED)
+    [pod] = [p for p in mesh.pods("lab", {"app": "undeclared"}) if p.ready][-1:]
+    wait_for('inbound_tcp_errors_total{error="unknown port denied"} >= 1',
+             lambda: mesh.proxy_metrics(pod).value("inbound_tcp_errors_total",
+                                                   error="unknown port denied"),
+             lambda v: v >= 1)
 
 
 @pytest.mark.versions(">=2.12")
