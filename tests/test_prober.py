@@ -346,6 +346,18 @@ def test_tcp_echo_allowed(echo: dict[str, int]) -> None:
     assert (out.verdict, out.body, out.bytes_seen) == (Verdict.ALLOWED, b"hello\n", 6)
 
 
+def test_tcp_half_close_sends_fin_after_the_payload_and_reads_the_reply() -> None:
+    """F10.13: the server reads to end of stream (the client's FIN) before it answers."""
+    def handler(conn: socket.socket) -> None:
+        got = b""
+        while chunk := conn.recv(100):
+            got += chunk
+        conn.sendall(got.upper())
+    with RawServer(handler) as srv:
+        out = probe("tcp", LOCAL, srv.port, payload=b"abc", half_close=True)
+    assert (out.verdict, out.body) == (Verdict.ALLOWED, b"ABC")
+
+
 def test_tcp_session_sees_termination() -> None:
     """F5.10: an open TCP connection terminated by the server shows as closed on next use."""
     done = threading.Event()
