@@ -1,0 +1,77 @@
+"""The multicluster gateway checks on `--target kind` through two cluster doubles (F8.1-F8.7).
+
+The kind target makes a source cluster, installs Linkerd there with the run's trust anchor,
+installs the multicluster extension on both, links them (`multicluster link` up to 2.17,
+`link-gen` from 2.18) and probes the mirror of `web-svc` from the source cluster's prober pods:
+the checks of `suites/test_multicluster_gateway.py` pass as on the reference, and a gateway
+that forwards the client's identity is caught.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from double.run import cluster_name, kind_args, kind_run_env, run_conformance
+
+from linkerd_conformance.targets.plan import build_plan
+from linkerd_conformance.targets.session import ClusterSettings
+
+CHECKS = "multicluster_gateway"
+IDENTITY_CHECKS = {"test_traffic_through_the_gateway_arrives_with_the_gateway_identity",
+                   "test_the_remote_clients_identity_is_lost_at_the_gateway"}
+
+
+def results(report: dict[str, Any]) -> dict[str, str]:
+    return {c["nodeid"].rsplit("::", 1)[-1]: c["result"] for c in report["checks"]
+            if "test_multicluster_gateway" in c["nodeid"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["2.11", "2.18", "2.20"])
+def test_the_gateway_checks_pass_through_two_kind_clusters(tmp_path: Path,
+                                                            version: str) -> None:
+    """3 passed, none skipped; both clusters were made, and the source is gone at the end."""
+    with kind_run_env(version, tmp_path) as (double, env, _):
+        report = run_conformance(tmp_path, env, *kind_args(version, tmp_path), "-k", CHECKS)
+        state = double.read_state()
+    seen = results(report)
+    assert len(seen) == 3 and set(seen.values()) == {"passed"}, (seen, report["_output"])
+    assert not state.get("clusters"), f"clusters left behind: {state.get('clusters')}"
+
+
+@pytest.mark.slow
+def test_a_gateway_that_forwards_the_client_identity_is_caught(tmp_path: Path) -> None:
+    """With the target's gateway connecting as the remote client (the fault), the checks that
+    web sees the gateway's identity fail on kind too."""
+    with kind_run_env("2.20", tmp_path, faults=("gateway-forwards-client-identity",)) as (
+            _, env, _):
+        report = run_conformance(tmp_path, env, *kind_args("2.20", tmp_path), "-k", CHECKS)
+    seen = results(report)
+    assert {n for n, r in seen.items() if r == "failed"} >= IDENTITY_CHECKS, (
+        seen, report["_output"])
+    assert "skipped" not in seen.values(), seen
+
+
+@pytest.mark.parametrize("version", ["2.11", "2.20"])
+def test_the_kind_plan_shows_the_source_clusters_steps(tmp_path: Path, version: str) -> None:
+    name = cluster_name(version)
+    settings = ClusterSettings(cluster_name=name, kubeconfig=str(tmp_path / "kubeconfig"))
+    from linkerd_conformance.api import Profile
+
+    text = "\n".join(build_plan(settings, "kind", Profile(version)))
+    command = "link-gen" if version == "2.20" else "link"
+    for wanted in (f"kind create cluster --name={name}-source",
+                   f"kind load docker-image --name {name}-source",
+                   "linkerd multicluster install --gateway-service-type NodePort",
+                   "linkerd multicluster install --gateway=false",
+                   f"linkerd multicluster {command} --cluster-name target --api-server-address "
+                   f"https://{name}-control-plane:6443",
+                   "--gateway-addresses", "--gateway-port",
+                   f"kind delete cluster --name={name}-source"):
+        assert wanted in text, f"{wanted!r} not in the plan:\n{text}"
+    if version == "2.20":
+        assert "--set 'controllers[0].link.ref.name=target'" in text, text
+    else:
+        assert "controllers[0]" not in text, text
