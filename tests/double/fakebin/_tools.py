@@ -1679,8 +1679,8 @@ class Linkerd:
             self.fail(cmd, f'unknown command "{pos[0]}" for "{cmd}"')
         cluster = flags.get("--cluster-name") or ""
         if not cluster:
-            self.fail(cmd, "you need to specify cluster name" if name == "link-gen" or
-                      self.minor >= 18 else "You need to specify cluster name")
+            self.fail(cmd, "you need to specify cluster name" if name == "link-gen"
+                      else "You need to specify cluster name")
         server = self.server(cmd)
         try:
             values = self.config_values(server)
@@ -1703,7 +1703,7 @@ class Linkerd:
                     or []) if i.get("ip") or i.get("hostname")]
         addresses = flags.get("--gateway-addresses") or ",".join(ingress)
         if not addresses:
-            self.fail(cmd, f"{'gateway' if self.minor >= 18 else 'Gateway'} {gw_name}.{gw_ns} "
+            self.fail(cmd, f"{'gateway' if name == 'link-gen' else 'Gateway'} {gw_name}.{gw_ns} "
                            "has no ingress addresses")
         identity = (gateway["metadata"].get("annotations") or {}).get(
             "mirror.linkerd.io/gateway-identity")
@@ -1723,9 +1723,10 @@ class Linkerd:
                       "contexts": [{"name": current, "context": {"cluster": current,
                                                                  "user": sa_name}}],
                       # the service account's token is not modelled: the double's API
-                      # server takes any token (linkerd-mc-link-credentials)
+                      # server takes any token (linkerd-mc-link-refusals)
                       "users": [{"name": sa_name, "user": {"token": "cluster-double"}}]}
-        secret = {"apiVersion": "v1", "kind": "Secret", "type": "mirror.linkerd.io/remote-kubeconfig",
+        secret = {"apiVersion": "v1", "kind": "Secret",
+                  "type": "mirror.linkerd.io/remote-kubeconfig",
                   "metadata": {"name": f"cluster-credentials-{cluster}", "namespace": ns},
                   "data": {"kubeconfig": base64.b64encode(
                       yaml.safe_dump(kubeconfig).encode()).decode()}}
