@@ -36,7 +36,8 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "from a container on kind's Docker network",
     "knows no network outside the cluster networks": "the kubeconfig target has no network "
     "outside the cluster's to place an unmeshed client on",
-    "has no second cluster": "the gateway identity needs a second cluster",
+    "has no second cluster": "the gateway identity needs a second cluster linked to the "
+    "first, which only the kind target makes (the kubeconfig target is one cluster)",
     "needs a cluster installed with the cluster-wide default": "a cluster is installed once "
     "per run, with one cluster-wide default (a check asking for another is not applicable)",
     "F1.20 needs an install without any": "the proxy's refusal of cluster-* defaults needs a "

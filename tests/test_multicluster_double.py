@@ -46,9 +46,11 @@ def test_a_gateway_that_forwards_the_client_identity_is_caught(tmp_path: Path) -
     """With the target's gateway connecting as the remote client (the fault), the checks that
     web sees the gateway's identity fail on kind too."""
     with kind_run_env("2.20", tmp_path, faults=("gateway-forwards-client-identity",)) as (
-            _, env, _):
+            double, env, _):
         report = run_conformance(tmp_path, env, *kind_args("2.20", tmp_path), "-k", CHECKS)
+        state = double.read_state()
     seen = results(report)
+    assert not state.get("clusters"), f"clusters left behind: {state.get('clusters')}"
     assert {n for n, r in seen.items() if r == "failed"} >= IDENTITY_CHECKS, (
         seen, report["_output"])
     assert "skipped" not in seen.values(), seen
