@@ -77,3 +77,45 @@ def test_the_kind_plan_shows_the_source_clusters_steps(tmp_path: Path, version: 
         assert "--set 'controllers[0].link.ref.name=target'" in text, text
     else:
         assert "controllers[0]" not in text, text
+
+
+def test_the_source_cluster_is_cleaned_up_first_and_the_runs_cluster_still_after_a_failure(
+        tmp_path: Path) -> None:
+    """However the run ends, the kind target's cleanup (under `cleanup_guard`) deletes the
+    source cluster a multicluster check made, and a failure there does not keep the run's own
+    cluster from being deleted."""
+    from linkerd_conformance.api import Profile, TargetError
+    from linkerd_conformance.targets.kind import KindTarget
+
+    done: list[str] = []
+
+    class Cluster:
+        def __init__(self, name: str, fail: bool = False) -> None:
+            self.name, self.fail = name, fail
+
+        def delete(self) -> None:
+            done.append(self.name)
+            if self.fail:
+                raise OSError(f"{self.name} could not be deleted")
+
+    settings = ClusterSettings(cluster_name="t", kubeconfig=str(tmp_path / "kubeconfig"))
+    for fail in (False, True):
+        done.clear()
+        target = KindTarget(settings, Profile("2.20"))
+        target.cluster = Cluster("t")
+        linked = target.linked_source()
+        assert linked.source.settings.cluster_name == "t-source"
+        assert linked.source.identity_dir == target.identity_dir  # one trust anchor (F8.5)
+        linked.source.cluster = Cluster("t-source", fail=fail)
+        if fail:
+            with pytest.raises(TargetError, match="t-source could not be deleted"):
+                target.cleanup()
+        else:
+            target.cleanup()
+        assert done == ["t-source", "t"]
+    untouched = KindTarget(settings, Profile("2.20"))
+    untouched.cluster = Cluster("t")
+    untouched.linked_source()  # no multicluster check ran: no source cluster to delete
+    done.clear()
+    untouched.cleanup()
+    assert done == ["t"]
