@@ -436,8 +436,17 @@ BEHAVIOURS: list[Behaviour] = [
               "annotation) and the selector mirror.linkerd.io/exported=true; `link` also "
               "the service mirror Deployment linkerd-service-mirror-N (label "
               "mirror.linkerd.io/cluster-name N); from 2.18 `link` says on stderr that it "
-              "is deprecated",
+              "is deprecated. Flags: link at 2.11-2.13 --namespace, --cluster-name, "
+              "--api-server-address, --service-account-name, --control-plane-version, "
+              "--gateway-name, --gateway-namespace, --service-mirror-retry-limit, --log-level, "
+              "--registry, -l/--selector, --gateway-addresses, --gateway-port; 2.14 adds "
+              "--log-format, --remote-discovery-selector, --ha, --gateway; 2.16 -o/--output; "
+              "2.17 --federated-service-selector; 2.18 --excluded-annotations, "
+              "--excluded-labels; link-gen (2.18+) has the same but --control-plane-version, "
+              "--service-mirror-retry-limit, --log-level, --log-format, --registry, --ha",
               "linkerd/linkerd2@stable-2.11.0:multicluster/cmd/link.go l.101-247, 323-336; "
+              "@stable-2.12.0, @stable-2.13.0, @stable-2.14.0, @version-2.15, @version-2.16, "
+              "@version-2.17, @version-2.18:multicluster/cmd/link.go (Flags()); "
               "@stable-2.11.0:multicluster/charts/linkerd-multicluster-link/templates/"
               "service-mirror.yaml l.82-89; @version-2.17:multicluster/cmd/link.go l.378-397; "
               "@version-2.20:multicluster/cmd/link-gen.go l.120-134, 204-318; F8.6, F8.7"),

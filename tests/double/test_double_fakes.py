@@ -870,3 +870,19 @@ def test_kind_second_cluster_gets_its_own_api_server(env):
         assert {"lab-control-plane", "src-control-plane"} <= set(net)
     finally:
         other.server.shutdown()
+
+
+@covers("linkerd-mc-link-output")
+def test_linkerd_multicluster_link_flags_by_version(env):
+    _target_objects(env.api)
+    base = ("linkerd", "multicluster", "link", "--cluster-name", "t", "--gateway-addresses",
+            "172.18.0.2")
+    assert "unknown flag: --ha" in env.run(*base, "--ha").stderr  # 2.11
+    env.state({"linkerd_version": "stable-2.14.10"})
+    assert env.run(*base, "--ha").returncode == 0
+    assert "unknown flag: --output" in env.run(*base, "--output", "yaml").stderr
+    env.state({"linkerd_version": "edge-26.7.1"})
+    gen = ("linkerd", "multicluster", "link-gen", "--cluster-name", "t",
+           "--gateway-addresses", "172.18.0.2")
+    assert env.run(*gen, "--excluded-labels", "a").returncode == 0
+    assert "unknown flag: --ha" in env.run(*gen, "--ha").stderr

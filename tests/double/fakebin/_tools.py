@@ -1664,14 +1664,20 @@ class Linkerd:
                 "--service-account-name": "str", "--gateway-name": "str",
                 "--gateway-namespace": "str", "--selector": "str", "-l": "str",
                 "--gateway-addresses": "str", "--gateway-port": "str"}
+        # linkerd-mc-link-output (flags): link.go l.323-336 at stable-2.11.0 (also 2.12, 2.13);
+        # 2.14 adds --log-format, --remote-discovery-selector, --ha, --gateway; 2.16 -o;
+        # 2.17 --federated-service-selector; 2.18 --excluded-*; link-gen.go at 2.18, 2.20
         if name == "link":
             spec.update({"--control-plane-version": "str", "--service-mirror-retry-limit":
                          "str", "--log-level": "str", "--registry": "str"})
-        if self.minor >= 17:
-            spec.update({"--remote-discovery-selector": "str", "--federated-service-selector":
-                         "str", "--gateway": "bool", "-o": "str", "--output": "str"})
-            if name == "link":
+            if self.minor >= 14:
                 spec.update({"--log-format": "str", "--ha": "bool"})
+        if self.minor >= 14:
+            spec.update({"--remote-discovery-selector": "str", "--gateway": "bool"})
+        if self.minor >= 16:
+            spec.update({"-o": "str", "--output": "str"})
+        if self.minor >= 17:
+            spec["--federated-service-selector"] = "str"
         if self.minor >= 18:
             spec.update({"--excluded-annotations": "list", "--excluded-labels": "list"})
         flags, pos = parse_flags(cmd, rest, spec)
