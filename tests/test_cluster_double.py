@@ -18,7 +18,14 @@ import pytest
 from double.budget_check import assert_operations_recorded
 from double.cluster import ClusterDouble
 from double.fakes import fake_tools_env
-from double.run import CLI_FOR, KUBECTL_FOR, kind_args, run_conformance, run_on_kubeconfig
+from double.run import (
+    CLI_FOR,
+    KUBECTL_FOR,
+    kind_args,
+    kind_run_env,
+    run_conformance,
+    run_on_kubeconfig,
+)
 
 from linkerd_conformance.api import Profile
 
@@ -29,7 +36,8 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "from a container on kind's Docker network",
     "knows no network outside the cluster networks": "the kubeconfig target has no network "
     "outside the cluster's to place an unmeshed client on",
-    "has no second cluster": "the gateway identity needs a second cluster",
+    "has no second cluster": "the gateway identity needs a second cluster linked to the "
+    "first, which only the kind target makes (the kubeconfig target is one cluster)",
     "needs a cluster installed with the cluster-wide default": "a cluster is installed once "
     "per run, with one cluster-wide default (a check asking for another is not applicable)",
     "F1.20 needs an install without any": "the proxy's refusal of cluster-* defaults needs a "
@@ -78,12 +86,11 @@ def double_env(tmp_path: Path, version: str) -> Iterator[tuple[ClusterDouble, di
 
 
 @pytest.mark.slow
-def test_every_check_runs_through_the_kind_target(tmp_path: Path, version: str,
-                                                  double_env: Any) -> None:
+def test_every_check_runs_through_the_kind_target(tmp_path: Path, version: str) -> None:
     """Create, build, load, install and run the whole suite on a `kind` cluster (the double);
     what the run did to the cluster is what `suites/cluster-operations.yaml` records."""
-    _, env = double_env
-    report = run_conformance(tmp_path, env, *kind_args(version, tmp_path))
+    with kind_run_env(version, tmp_path) as (_, env, _):  # with a source cluster to link
+        report = run_conformance(tmp_path, env, *kind_args(version, tmp_path))
     assert_reference_verdicts(report)
     # kind places unmeshed clients outside the cluster networks (a container on its Docker
     # network): only a meshed one (mesh expansion) may be skipped for being outside

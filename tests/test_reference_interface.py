@@ -17,7 +17,7 @@ def test_the_reference_declares_every_capability() -> None:
     with ReferenceMesh(Profile("2.20")) as mesh:
         assert isinstance(mesh, Mesh)
         assert mesh.release is None and dict(mesh.operations) == {}
-        assert mesh.client_networks == ("pod", "node", "outside") and mesh.anonymous_tls
+        assert mesh.client_networks == ("pod", "node", "outside", "linked") and mesh.anonymous_tls
         assert mesh.diagnostics(["lab"])  # files, even for a namespace with nothing in it
 
 

@@ -72,6 +72,9 @@ REFERENCE_KINDS = {("", "Namespace"), ("", "Service"), ("", "ServiceAccount"),
     (POLICY, k) for k in ("Server", "ServerAuthorization", "AuthorizationPolicy",
                           "MeshTLSAuthentication", "NetworkAuthentication", "HTTPRoute")} | {
     (GATEWAY, k) for k in ("HTTPRoute", "GRPCRoute")}  # inbound routes (F4.12, F4.13)
+#: kube-apiserver's default --service-node-port-range (kubernetes.io/docs/concepts/services-
+#: networking/service/#type-nodeport: "default: 30000-32767")
+NODE_PORT_RANGE = (30000, 32767)
 #: Namespaces every cluster has.
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 WATCH_TICK = 0.05  # how often a watch looks for changes, in seconds
@@ -661,6 +664,10 @@ class ApiServer:
         self._ips: dict[tuple[str, str], str] = {}
         self._conns: set[socket.socket] = set()
         self._stop = threading.Event()
+        #: how a prober pod's connections are made (`ReferenceMesh.connector` unless a
+        #: second double is linked to this one: `multicluster.Peering`)
+        self.dialer: Callable[[Client], Any] = mesh.connector
+        self._node_ports = itertools.count(NODE_PORT_RANGE[0])
         for ns in SYSTEM_NAMESPACES:
             mesh.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         self._httpd = _Server(self)
@@ -727,6 +734,12 @@ class ApiServer:
         meta = obj.get("metadata") or {}
         ns = (meta.get("namespace") or "default") if rt.namespaced else None
         return self._write(rt, ns, self._meta_name(obj), copy.deepcopy(dict(obj)))[1]
+
+    def delete_object(self, api_version: str, kind: str, ns: str | None, name: str) -> None:
+        """Delete one object if it exists (for set-up code, as a client's DELETE would)."""
+        rt = self.type_of(api_version, kind)
+        if self._exists(rt, ns, name):
+            self._delete(rt, ns, name)
 
     def _find(self, group: str, version: str, plural: str) -> RType:
         for rt in self.types():
@@ -1420,6 +1433,8 @@ class ApiServer:
             raise ApiError(409, "AlreadyExists", f'{rt.qualified} "{name}" already exists',
                            {"name": name, "kind": rt.plural, **(
                                {"group": rt.group} if rt.group else {})})
+        if rt.kind == "Service" and rt.group == "":
+            self._allocate_node_ports(ns or "", name, obj)
         if self._in_reference(rt, ns):
             try:
                 self.mesh.apply(obj)
@@ -1430,6 +1445,19 @@ class ApiServer:
         else:
             self._side_apply(rt, ns, name, obj)
         return (200 if exists else 201), self._get(rt, ns, name)
+
+    def _allocate_node_ports(self, ns: str, name: str, obj: dict[str, Any]) -> None:
+        """A NodePort or LoadBalancer Service's ports get a nodePort from the node-port range,
+        kept across updates (double-service-node-port)."""
+        spec = obj.get("spec") or {}
+        if spec.get("type") not in ("NodePort", "LoadBalancer"):
+            return
+        old = self.mesh.store.get("Service", ns, name) or {}
+        kept = {p.get("name"): p.get("nodePort")
+                for p in (old.get("spec") or {}).get("ports") or [] if p.get("nodePort")}
+        for port in spec.get("ports") or []:
+            if not port.get("nodePort"):
+                port["nodePort"] = kept.get(port.get("name")) or next(self._node_ports)
 
     def _exists(self, rt: RType, ns: str | None, name: str) -> bool:
         if self._in_reference(rt, ns):
@@ -1755,14 +1783,14 @@ class ApiServer:
         argv = command[3:]
         if argv[:1] == ["frontdoor"] and self.is_prober(pod):
             client = self.prober_client(pod)
-            return FrontDoorOnce(stdout, stderr, lambda: self.mesh.connector(client))
+            return FrontDoorOnce(stdout, stderr, lambda: self.dialer(client))
         if argv[:1] in (["serve"], ["idle"]):
             return Refuse(stdout, stderr, f"the cluster double does not run `prober "
                           f"{argv[0]}` in an exec (not implemented)")
         client = self.prober_client(pod)
         if argv[:1] == ["session"]:
-            return ProbeHeld(stdout, stderr, argv[1:], lambda: self.mesh.connector(client))
+            return ProbeHeld(stdout, stderr, argv[1:], lambda: self.dialer(client))
         if argv[:1] == ["batch"]:
-            return ProbeBatch(stdout, stderr, argv[1:], lambda: self.mesh.connector(client))
-        return ProbeOnce(stdout, stderr, argv, lambda: self.mesh.connector(client))
+            return ProbeBatch(stdout, stderr, argv[1:], lambda: self.dialer(client))
+        return ProbeOnce(stdout, stderr, argv, lambda: self.dialer(client))
 

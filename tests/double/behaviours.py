@@ -386,4 +386,79 @@ BEHAVIOURS: list[Behaviour] = [
               "such command",
               "linkerd/linkerd2@stable-2.12.0:viz/cmd/allow-scrapes.go; "
               "linkerd/linkerd2@version-2.15 and @version-2.16:viz/cmd/allow-scrapes.go; F9.6"),
+    # ------------------------------------------------------------------ multicluster
+    Behaviour("kind-create-second-cluster", "kind", "v0.17-v0.32",
+              "`kind create cluster --name N2` beside an existing cluster makes another "
+              "cluster: its own node container N2-control-plane on the network `kind`, its own "
+              "API server, its own kubeconfig entry kind-N2 (the double gives each name the API "
+              "server the state file's `cluster_apiservers` names, else its one)",
+              K + "pkg/cluster/internal/create/create.go; "
+              "pkg/cluster/internal/providers/docker/provision.go (node name "
+              "`<cluster>-control-plane`, --net kind)"),
+    Behaviour("linkerd-mc-install-flags", "linkerd", "2.11 / 2.12+ / 2.16+ / 2.20",
+              "`multicluster install` takes --set/--set-string/--set-file/-f/--values, "
+              "--gateway, --gateway-port, --gateway-probe-seconds, --gateway-probe-port, "
+              "--service-mirror-credentials, --gateway-service-type, --wait; 2.11 also "
+              "--namespace; 2.12+ --ha and --ignore-cluster; 2.16+ -o/--output; 2.20 "
+              "--gateway-healthcheck-nodeport; anything else is cobra's unknown flag",
+              "linkerd/linkerd2@stable-2.11.0:multicluster/cmd/install.go l.156-164; "
+              "@stable-2.12.0..@version-2.19 and @version-2.20:multicluster/cmd/install.go "
+              "(Flags())"),
+    Behaviour("linkerd-mc-install-output", "linkerd", "2.11-2.20",
+              "`multicluster install` reads linkerd-config (unless --ignore-cluster; without "
+              "it: \"you need Linkerd to be installed in order to install multicluster "
+              "addons\") and prints namespace linkerd-multicluster, the links CRD "
+              "(v1alpha1; v1alpha2 from 2.17; v1alpha3 from 2.18), ServiceAccount "
+              "linkerd-service-mirror-remote-access-default and, with the gateway, "
+              "Deployment linkerd-gateway (inject enabled, config.linkerd.io/enable-gateway, "
+              "proxy-require-identity-inbound-ports 4143), Service linkerd-gateway (type "
+              "--gateway-service-type, default LoadBalancer; ports mc-gateway 4143, mc-probe "
+              "4191; annotation mirror.linkerd.io/gateway-identity linkerd-gateway."
+              "linkerd-multicluster.serviceaccount.identity.linkerd.<trust domain>) and its "
+              "policy (2.11-2.12 Server HTTP/1 + ServerAuthorization meshTLS '*' from "
+              "0.0.0.0/0 and ::/0; 2.13+ Server + AuthorizationPolicy requiring "
+              "MeshTLSAuthentication any-meshed and NetworkAuthentication source-cluster); "
+              "2.18+ a Deployment controller-<name> per `controllers[N].link.ref.name`",
+              "linkerd/linkerd2@stable-2.11.0:multicluster/cmd/install.go l.195-208; "
+              "@stable-2.11.0 and @version-2.20:multicluster/charts/linkerd-multicluster/"
+              "templates/{gateway,gateway-policy,link-crd,remote-access-service-mirror-rbac}"
+              ".yaml, values.yaml; @stable-2.12.0, @stable-2.13.0, @version-2.15, "
+              "@version-2.16, @version-2.17:.../templates/gateway-policy.yaml, link-crd.yaml; "
+              "@version-2.18:.../templates/controller/deployment.yaml; F8.1, F8.3, F8.7"),
+    Behaviour("linkerd-mc-link-output", "linkerd", "2.11-2.17 link / 2.18+ link-gen",
+              "`multicluster link` / `link-gen --cluster-name N` read the gateway Service of "
+              "the cluster they run against and print Secret cluster-credentials-N (type "
+              "mirror.linkerd.io/remote-kubeconfig, a kubeconfig whose server is "
+              "--api-server-address when given) and Link N (multicluster.linkerd.io "
+              "v1alpha1; v1alpha2 at 2.17; v1alpha3 from 2.18) with gatewayAddress "
+              "(--gateway-addresses, else the LoadBalancer ingress), gatewayPort "
+              "(--gateway-port, else the mc-gateway port), gatewayIdentity (the Service's "
+              "annotation) and the selector mirror.linkerd.io/exported=true; `link` also "
+              "the service mirror Deployment linkerd-service-mirror-N (label "
+              "mirror.linkerd.io/cluster-name N); from 2.18 `link` says on stderr that it "
+              "is deprecated. Flags: link at 2.11-2.13 --namespace, --cluster-name, "
+              "--api-server-address, --service-account-name, --control-plane-version, "
+              "--gateway-name, --gateway-namespace, --service-mirror-retry-limit, --log-level, "
+              "--registry, -l/--selector, --gateway-addresses, --gateway-port; 2.14 adds "
+              "--log-format, --remote-discovery-selector, --ha, --gateway; 2.16 -o/--output; "
+              "2.17 --federated-service-selector; 2.18 --excluded-annotations, "
+              "--excluded-labels; link-gen (2.18+) has the same but --control-plane-version, "
+              "--service-mirror-retry-limit, --log-level, --log-format, --registry, --ha",
+              "linkerd/linkerd2@stable-2.11.0:multicluster/cmd/link.go l.101-247, 323-336; "
+              "@stable-2.12.0, @stable-2.13.0, @stable-2.14.0, @version-2.15, @version-2.16, "
+              "@version-2.17, @version-2.18:multicluster/cmd/link.go (Flags()); "
+              "@stable-2.11.0:multicluster/charts/linkerd-multicluster-link/templates/"
+              "service-mirror.yaml l.82-89; @version-2.17:multicluster/cmd/link.go l.378-397; "
+              "@version-2.20:multicluster/cmd/link-gen.go l.120-134, 204-318; F8.6, F8.7"),
+    Behaviour("linkerd-mc-link-refusals", "linkerd", "2.11-2.20",
+              "link/link-gen without --cluster-name: \"You need to specify cluster name\" "
+              "(2.11; \"you need ...\" in link-gen); without Linkerd: \"you need Linkerd to "
+              "be installed on a cluster in order to get its credentials\"; a gateway "
+              "without LoadBalancer ingress and no --gateway-addresses: \"Gateway "
+              "linkerd-gateway.linkerd-multicluster has no ingress addresses\" (\"gateway "
+              "...\" in link-gen); no gateway-identity annotation: \"... has no "
+              "mirror.linkerd.io/gateway-identity annotation\"; the service account's token "
+              "is not read (the double's API server takes any token)",
+              "linkerd/linkerd2@stable-2.11.0:multicluster/cmd/link.go l.72-74, 101-125, "
+              "191-201; @version-2.20:multicluster/cmd/link-gen.go l.60-75, 289-300"),
 ]

@@ -19,8 +19,9 @@ import yaml
 
 from linkerd_conformance.api import Profile
 
-from .cluster import ClusterDouble
+from .cluster import RELEASES, ClusterDouble
 from .fakes import fake_tools_env
+from .multicluster import linked_doubles
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_API_CRDS = Path(__file__).parent / "gateway-api-crds.yaml"
@@ -29,8 +30,9 @@ GATEWAY_API_CRDS = Path(__file__).parent / "gateway-api-crds.yaml"
 TIMEOUTS = ("consistency=10", "hold=0.5", "poll=0.02", "rollout=30", "probe=2", "stalled=4")
 
 #: The fake tools' versions: a kubectl that 2.11's `linkerd check` can use, the CLI of the version.
-KUBECTL_FOR = {"2.11": "v1.27.16", "2.16": "v1.29.14", "2.20": "v1.33.2"}
-CLI_FOR = {"2.11": "stable-2.11.5", "2.16": "edge-24.8.2", "2.20": "edge-26.7.1"}
+KUBECTL_FOR = {"2.11": "v1.27.16", "2.16": "v1.29.14", "2.18": "v1.32.3", "2.20": "v1.33.2"}
+CLI_FOR = {"2.11": "stable-2.11.5", "2.16": "edge-24.8.2", "2.18": RELEASES["2.18"],
+           "2.20": "edge-26.7.1"}
 
 
 def run_conformance(tmp: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
@@ -49,21 +51,28 @@ def run_conformance(tmp: Path, env: dict[str, str], *args: str) -> dict[str, Any
     return data
 
 
+def cluster_name(version: str) -> str:
+    return f"double-{version.replace('.', '-')}"
+
+
 def kind_args(version: str, tmp: Path) -> list[str]:
     extra = ["--gateway-api-crds", str(GATEWAY_API_CRDS)] if Profile(version).at_least(
         "2.19") else []
     return ["--target", "kind", "--linkerd-version", version, "--cluster-name",
-            f"double-{version.replace('.', '-')}", "--kubeconfig", str(tmp / "kubeconfig"),
-            *extra]
+            cluster_name(version), "--kubeconfig", str(tmp / "kubeconfig"), *extra]
 
 
 @contextlib.contextmanager
-def kind_run_env(version: str, tmp: Path | None = None
+def kind_run_env(version: str, tmp: Path | None = None, *, faults: tuple[str, ...] = ()
                  ) -> Iterator[tuple[ClusterDouble, dict[str, str], Path]]:
-    """A double for `--target kind`, the fake tools' env, and a work directory."""
+    """The doubles for `--target kind` (the run's cluster, with `faults`, and the source
+    cluster the multicluster checks link to it: `multicluster.py`), the fake tools' env, and
+    a work directory."""
     with contextlib.ExitStack() as stack:
         work = tmp or Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        double = stack.enter_context(ClusterDouble(Profile(version)))
+        double, _, _ = stack.enter_context(linked_doubles(Profile(version),
+                                                          cluster_name(version),
+                                                          faults=faults))
         env = fake_tools_env(double, work, linkerd_version=CLI_FOR[version],
                              kubectl_version=KUBECTL_FOR[version])
         yield double, env, work

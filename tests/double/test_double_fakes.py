@@ -760,3 +760,129 @@ def test_the_doubles_proxies_declare_the_references_detect_timeout():
     assert parse_duration(env["LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT"]) == timeout
     assert (parse_duration("10s"), parse_duration("500ms"), parse_duration("3"),
             parse_duration("1.5s")) == (10.0, 0.5, 3.0, None)
+
+
+# --------------------------------------------------------------------------- multicluster
+
+
+def _target_objects(api: Api, service_type: str = "NodePort") -> None:
+    api.add_config()
+    ns = "/api/v1/namespaces/linkerd-multicluster"
+    api.objects[f"{ns}/serviceaccounts/linkerd-service-mirror-remote-access-default"] = {
+        "kind": "ServiceAccount", "metadata": {"name": "linkerd-service-mirror-remote-access-"
+                                                       "default"}}
+    api.objects[f"{ns}/services/linkerd-gateway"] = {
+        "kind": "Service", "metadata": {"name": "linkerd-gateway", "annotations": {
+            "mirror.linkerd.io/gateway-identity": "linkerd-gateway.linkerd-multicluster."
+                                                  "serviceaccount.identity.linkerd.cluster.local"}},
+        "spec": {"type": service_type, "ports": [
+            {"name": "mc-gateway", "port": 4143, "nodePort": 30001},
+            {"name": "mc-probe", "port": 4191, "nodePort": 30002}]}}
+
+
+@covers("linkerd-mc-install-flags", "linkerd-mc-install-output")
+def test_linkerd_multicluster_install_renders_the_extension(env):
+    refused = env.run("linkerd", "multicluster", "install")
+    assert refused.returncode == 1 and "you need Linkerd to be installed in order to install " \
+        "multicluster addons" in refused.stderr
+    env.api.add_config()
+    docs = list(yaml.safe_load_all(env.run("linkerd", "multicluster", "install",
+                                           "--gateway-service-type", "NodePort").stdout))
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert {("Namespace", "linkerd-multicluster"), ("Deployment", "linkerd-gateway"),
+            ("Service", "linkerd-gateway"), ("ServerAuthorization", "linkerd-gateway"),
+            ("CustomResourceDefinition", "links.multicluster.linkerd.io")} <= kinds
+    svc = next(d for d in docs if d["kind"] == "Service")
+    assert svc["spec"]["type"] == "NodePort"
+    assert svc["metadata"]["annotations"]["mirror.linkerd.io/gateway-identity"] == (
+        "linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.cluster.local")
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["metadata"]
+    assert pod["annotations"]["config.linkerd.io/enable-gateway"] == "true"
+    assert "unknown flag: --ha" in env.run("linkerd", "multicluster", "install", "--ha").stderr
+    # 2.11 has no controllers in its values: the Link's controller comes from `link`
+    none = env.run("linkerd", "multicluster", "install", "--gateway=false", "--set",
+                   "controllers[0].link.ref.name=target")
+    assert none.returncode == 1
+    env.state({"linkerd_version": "edge-26.7.1"})
+    docs = list(yaml.safe_load_all(env.run(
+        "linkerd", "multicluster", "install", "--gateway=false", "--ha", "--set",
+        "controllers[0].link.ref.name=target").stdout))
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    assert ("Deployment", "controller-target") in kinds
+    assert ("Deployment", "linkerd-gateway") not in kinds
+    crd = next(d for d in docs if d["kind"] == "CustomResourceDefinition")
+    assert [v["name"] for v in crd["spec"]["versions"]] == ["v1alpha1", "v1alpha2", "v1alpha3"]
+
+
+@covers("linkerd-mc-link-output", "linkerd-mc-link-refusals")
+def test_linkerd_multicluster_link_and_link_gen(env):
+    _target_objects(env.api)
+    args = ("--api-server-address", "https://t-control-plane:6443")
+    assert "You need to specify cluster name" in env.run(
+        "linkerd", "multicluster", "link", *args).stderr
+    no_address = env.run("linkerd", "multicluster", "link", "--cluster-name", "target", *args)
+    assert "Gateway linkerd-gateway.linkerd-multicluster has no ingress addresses" in \
+        no_address.stderr
+    out = env.run("linkerd", "multicluster", "link", "--cluster-name", "target", *args,
+                  "--gateway-addresses", "172.18.0.2", "--gateway-port", "30001")
+    docs = {d["kind"]: d for d in yaml.safe_load_all(out.stdout)}
+    assert docs["Link"]["apiVersion"] == "multicluster.linkerd.io/v1alpha1"
+    spec = docs["Link"]["spec"]
+    assert (spec["gatewayAddress"], spec["gatewayPort"]) == ("172.18.0.2", "30001")
+    assert spec["gatewayIdentity"].startswith("linkerd-gateway.linkerd-multicluster.")
+    assert docs["Deployment"]["metadata"]["name"] == "linkerd-service-mirror-target"
+    creds = yaml.safe_load(base64.b64decode(docs["Secret"]["data"]["kubeconfig"]))
+    assert creds["clusters"][0]["cluster"]["server"] == "https://t-control-plane:6443"
+    # 2.11 has no link-gen: `multicluster` prints its help
+    assert env.run("linkerd", "multicluster", "link-gen", "--cluster-name",
+                   "x").stdout.startswith("Manages the multicluster")
+    env.state({"linkerd_version": "edge-26.7.1"})
+    out = env.run("linkerd", "multicluster", "link-gen", "--cluster-name", "target", *args,
+                  "--gateway-addresses", "172.18.0.2", "--gateway-port", "30001")
+    docs = {d["kind"]: d for d in yaml.safe_load_all(out.stdout)}
+    assert set(docs) == {"Secret", "Link"} and not out.stderr
+    assert docs["Link"]["apiVersion"] == "multicluster.linkerd.io/v1alpha3"
+    old = env.run("linkerd", "multicluster", "link", "--cluster-name", "target", *args,
+                  "--gateway-addresses", "172.18.0.2")
+    assert old.stderr.startswith('Command "link" is deprecated')
+    assert "gateway linkerd-gateway.linkerd-multicluster has no ingress addresses" in env.run(
+        "linkerd", "multicluster", "link-gen", "--cluster-name", "target").stderr
+
+
+@covers("kind-create-second-cluster")
+def test_kind_second_cluster_gets_its_own_api_server(env):
+    other = Api()
+    try:
+        env.state({"cluster_apiservers": {"src": other.url}})
+        a, b = env.tmp / "a.yaml", env.tmp / "b.yaml"
+        assert env.run("kind", "create", "cluster", "--name=lab", f"--kubeconfig={a}"
+                       ).returncode == 0
+        assert env.run("kind", "create", "cluster", "--name=src", f"--kubeconfig={b}"
+                       ).returncode == 0
+        assert yaml.safe_load(a.read_text())["clusters"][0]["cluster"]["server"] == env.api.url
+        assert yaml.safe_load(b.read_text())["clusters"][0]["cluster"]["server"] == other.url
+        assert other.posts[-1][0] == "/_double/v1/cluster"
+        assert env.run("kind", "get", "clusters").stdout == "lab\nsrc\n"
+        internal = yaml.safe_load(env.run("kind", "get", "kubeconfig", "--name", "src",
+                                          "--internal").stdout)
+        assert internal["clusters"][0]["cluster"]["server"] == "https://src-control-plane:6443"
+        net = env.state()["docker_networks"]["kind"]["containers"]
+        assert {"lab-control-plane", "src-control-plane"} <= set(net)
+    finally:
+        other.server.shutdown()
+
+
+@covers("linkerd-mc-link-output")
+def test_linkerd_multicluster_link_flags_by_version(env):
+    _target_objects(env.api)
+    base = ("linkerd", "multicluster", "link", "--cluster-name", "t", "--gateway-addresses",
+            "172.18.0.2")
+    assert "unknown flag: --ha" in env.run(*base, "--ha").stderr  # 2.11
+    env.state({"linkerd_version": "stable-2.14.10"})
+    assert env.run(*base, "--ha").returncode == 0
+    assert "unknown flag: --output" in env.run(*base, "--output", "yaml").stderr
+    env.state({"linkerd_version": "edge-26.7.1"})
+    gen = ("linkerd", "multicluster", "link-gen", "--cluster-name", "t",
+           "--gateway-addresses", "172.18.0.2")
+    assert env.run(*gen, "--excluded-labels", "a").returncode == 0
+    assert "unknown flag: --ha" in env.run(*gen, "--ha").stderr

@@ -376,7 +376,7 @@ def kind_main(argv: list[str]):
             kind_error(f"could not locate any control plane nodes for cluster named '{name}'. "
                        "Use the --name option to select a different cluster")
         server = (f"https://{name}-control-plane:6443" if flags.get("--internal")
-                  else state["apiserver"])  # kind-get-kubeconfig-internal
+                  else apiserver_of(state, name))  # kind-get-kubeconfig-internal
         done(yaml.safe_dump(kubeconfig_for(name, server), sort_keys=False))
     if args[:2] == ["load", "docker-image"]:
         flags, images = parse_flags("kind load docker-image", args[2:],
@@ -395,6 +395,12 @@ def kind_main(argv: list[str]):
         done(err="".join(f'Image: "{i}" with ID "sha256:0" not yet present on node '
                          f'"{name}-control-plane", loading...\n' for i in images))
     not_modelled("kind", argv)
+
+
+def apiserver_of(state: dict, name: str) -> str:
+    """The API server a cluster of this name gets: a double of two clusters names one per
+    cluster (`cluster_apiservers`), else every cluster is the one double."""
+    return (state.get("cluster_apiservers") or {}).get(name) or state["apiserver"]
 
 
 def kind_create(args: list[str], state: dict):
@@ -432,7 +438,7 @@ def kind_create(args: list[str], state: dict):
         err.write(f" ✗ {steps[2]}\n")
         kind_error(f"failed to create cluster: could not read the Kubernetes version of {image}")
     try:
-        http("POST", state["apiserver"] + "/_double/v1/cluster",
+        http("POST", apiserver_of(state, name) + "/_double/v1/cluster",
              {"kubernetes_version": k8s, "name": name})  # its node: NAME-control-plane
     except (ApiError, ConnectionError) as e:
         err.write(f" • {steps[3]}  ...\n ✗ {steps[3]}\n")
@@ -446,7 +452,7 @@ def kind_create(args: list[str], state: dict):
         net = docker_network(st, create=True)
         attach(net, f"{name}-control-plane", image)
     path = flags.get("--kubeconfig") or kubeconfig_paths(None)[0]
-    merge_kubeconfig(path, name, state["apiserver"])
+    merge_kubeconfig(path, name, apiserver_of(state, name))
     sample = f"kubectl cluster-info --context kind-{name}"
     if flags.get("--kubeconfig"):
         sample += " --kubeconfig " + shlex.quote(flags["--kubeconfig"])
@@ -1490,7 +1496,265 @@ class Linkerd:
             done(f"{self.MC_SHORT[name]}.\n\nUsage:\n  linkerd multicluster {name} [flags]"
                  "\n\nFlags:\n      --api-server-address string   The api server address of "
                  "the target cluster\n      --cluster-name string         Cluster name\n", err)
+        sub = rest[rest.index(name) + 1:]
+        if name == "install" and not helping:
+            self.mc_install(sub)
+        if name in ("link", "link-gen") and not helping:
+            sys.stderr.write(err)
+            self.mc_link(name, sub)
         not_modelled("linkerd", self.args)
+
+    # ---- multicluster install / link / link-gen (behaviours linkerd-mc-*)
+    MC_NS = "linkerd-multicluster"
+    MC_REMOTE_SA = "linkerd-service-mirror-remote-access-default"
+
+    def mc_install_spec(self) -> dict[str, str]:
+        """multicluster/cmd/install.go's flags at the tags (linkerd-mc-install-flags)."""
+        spec = {"--set": "list", "--set-string": "list", "--set-file": "list", "-f": "list",
+                "--values": "list", "--gateway": "bool", "--gateway-port": "str",
+                "--gateway-probe-seconds": "str", "--gateway-probe-port": "str",
+                "--service-mirror-credentials": "bool", "--gateway-service-type": "str",
+                "--wait": "str"}
+        if self.minor == 11:
+            spec["--namespace"] = "str"
+        else:
+            spec.update({"--ha": "bool", "--ignore-cluster": "bool"})
+        if self.minor >= 16:
+            spec.update({"-o": "str", "--output": "str"})
+        if self.minor >= 20:
+            spec["--gateway-healthcheck-nodeport"] = "str"
+        return spec
+
+    def mc_install(self, rest: list[str]):
+        cmd = "linkerd multicluster install"
+        flags, pos = parse_flags(cmd, rest, self.mc_install_spec())
+        if pos:
+            self.fail(cmd, f'unknown command "{pos[0]}" for "{cmd}"')
+        values = None
+        if not flags.get("--ignore-cluster"):
+            server = self.server(cmd)
+            try:
+                values = self.config_values(server)
+            except (ApiError, ConnectionError) as e:
+                self.fail(cmd, str(e))
+            if values is None:
+                self.fail(cmd, "you need Linkerd to be installed in order to install "
+                               "multicluster addons")
+        trust_domain = (values or {}).get("identityTrustDomain") or "cluster.local"
+        controllers = []
+        for item in flags.get("--set", []):
+            key, _, val = item.partition("=")
+            m = re.fullmatch(r"controllers\[(\d+)\]\.link\.ref\.name", key)
+            if m and self.minor >= 18:
+                controllers.append(val)
+            elif key.startswith("controllers"):
+                self.fail(cmd, f"the cluster double models only controllers[N].link.ref.name "
+                               f"(not {key})")
+        ns = flags.get("--namespace") or self.MC_NS
+        gateway = flags.get("--gateway", True)
+        service_type = flags.get("--gateway-service-type") or "LoadBalancer"
+        port = int(flags.get("--gateway-port") or 4143)
+        probe_port = int(flags.get("--gateway-probe-port") or 4191)
+        labels = {"linkerd.io/extension": "multicluster"}
+        docs: list[dict] = [
+            {"apiVersion": "v1", "kind": "Namespace",
+             "metadata": {"name": ns, "labels": dict(labels)}},
+            self.mc_link_crd(),
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": self.MC_REMOTE_SA, "namespace": ns, "labels": dict(labels)}}]
+        if gateway:
+            gw = "linkerd-gateway"
+            docs += [
+                {"apiVersion": "v1", "kind": "ServiceAccount",
+                 "metadata": {"name": gw, "namespace": ns, "labels": dict(labels)}},
+                {"apiVersion": "apps/v1", "kind": "Deployment",
+                 "metadata": {"name": gw, "namespace": ns,
+                              "labels": {**labels, "app": gw,
+                                         "linkerd.io/control-plane-component": "gateway"}},
+                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": gw}},
+                          "template": {
+                              "metadata": {"labels": {"app": gw}, "annotations": {
+                                  "linkerd.io/inject": "enabled",
+                                  "config.linkerd.io/proxy-require-identity-inbound-ports":
+                                      str(port),
+                                  "config.linkerd.io/enable-gateway": "true"}},
+                              "spec": {"serviceAccountName": gw, "containers": [{
+                                  "name": "pause",
+                                  "image": "gcr.io/google_containers/pause"}]}}}},
+                {"apiVersion": "v1", "kind": "Service",
+                 "metadata": {"name": gw, "namespace": ns, "labels": dict(labels),
+                              "annotations": {
+                                  "mirror.linkerd.io/gateway-identity":
+                                      f"{gw}.{ns}.serviceaccount.identity.{self.namespace}."
+                                      f"{trust_domain}",
+                                  "mirror.linkerd.io/probe-period": "3",
+                                  "mirror.linkerd.io/probe-path": "/ready",
+                                  "mirror.linkerd.io/multicluster-gateway": "true"}},
+                 "spec": {"type": service_type, "selector": {"app": gw}, "ports": [
+                     {"name": "mc-gateway", "port": port, "protocol": "TCP"},
+                     {"name": "mc-probe", "port": probe_port, "protocol": "TCP"}]}},
+                *self.mc_gateway_policy(ns, gw)]
+        for name in controllers:  # templates/controller/deployment.yaml (2.18+)
+            docs.append(self.mc_mirror_deployment(f"controller-{name}", ns, name))
+        done(yaml.safe_dump_all(docs, sort_keys=False))
+
+    def mc_link_crd(self) -> dict:
+        versions = ["v1alpha1"] + (["v1alpha2"] if self.minor >= 17 else []) + (
+            ["v1alpha3"] if self.minor >= 18 else [])
+        return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "links.multicluster.linkerd.io",
+                             "labels": {"linkerd.io/extension": "multicluster"}},
+                "spec": {"group": "multicluster.linkerd.io", "scope": "Namespaced",
+                         "names": {"kind": "Link", "plural": "links", "singular": "link",
+                                   "listKind": "LinkList"},
+                         "versions": [{"name": v, "served": True, "storage": v == versions[-1],
+                                       "schema": {"openAPIV3Schema": {
+                                           "type": "object",
+                                           "x-kubernetes-preserve-unknown-fields": True}}}
+                                      for v in versions]}}
+
+    def mc_gateway_policy(self, ns: str, gw: str) -> list[dict]:
+        """templates/gateway-policy.yaml: 2.11-2.12 a Server (HTTP/1) and a ServerAuthorization
+        of any mesh identity from anywhere; 2.13+ an AuthorizationPolicy requiring the
+        MeshTLSAuthentication any-meshed and the NetworkAuthentication source-cluster."""
+        meta = {"namespace": ns, "labels": {"linkerd.io/extension": "multicluster", "app": gw}}
+        server = {"apiVersion": "policy.linkerd.io/" + (
+            "v1beta3" if self.minor >= 16 else "v1beta2" if self.minor == 15 else "v1beta1"),
+            "kind": "Server", "metadata": {"name": gw, **meta},
+            "spec": {"podSelector": {"matchLabels": {"app": gw}}, "port": "linkerd-proxy"}}
+        anywhere = [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]
+        if self.minor <= 12:
+            server["spec"]["proxyProtocol"] = "HTTP/1"
+            return [server, {
+                "apiVersion": "policy.linkerd.io/v1beta1", "kind": "ServerAuthorization",
+                "metadata": {"name": gw, **meta},
+                "spec": {"server": {"name": gw},
+                         "client": {"meshTLS": {"identities": ["*"]}, "networks": anywhere}}}]
+        auth = "policy.linkerd.io/v1alpha1"
+        return [server, {
+            "apiVersion": auth, "kind": "AuthorizationPolicy", "metadata": {"name": gw, **meta},
+            "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": gw},
+                     "requiredAuthenticationRefs": [
+                         {"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication",
+                          "name": "any-meshed", "namespace": ns},
+                         {"group": "policy.linkerd.io", "kind": "NetworkAuthentication",
+                          "name": "source-cluster", "namespace": ns}]}},
+            {"apiVersion": auth, "kind": "MeshTLSAuthentication",
+             "metadata": {"name": "any-meshed", **meta}, "spec": {"identities": ["*"]}},
+            {"apiVersion": auth, "kind": "NetworkAuthentication",
+             "metadata": {"name": "source-cluster", **meta}, "spec": {"networks": anywhere}}]
+
+    @staticmethod
+    def mc_mirror_deployment(name: str, ns: str, cluster: str) -> dict:
+        labels = {"linkerd.io/extension": "multicluster",
+                  "linkerd.io/control-plane-component": "service-mirror",
+                  "mirror.linkerd.io/cluster-name": cluster}
+        return {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": ns, "labels": labels},
+                "spec": {"replicas": 1,
+                         "selector": {"matchLabels": {"mirror.linkerd.io/cluster-name": cluster}},
+                         "template": {"metadata": {"labels": labels},
+                                      "spec": {"containers": [{
+                                          "name": "service-mirror",
+                                          "image": "cr.l5d.io/linkerd/controller"}]}}}}
+
+    def mc_link(self, name: str, rest: list[str]):
+        cmd = f"linkerd multicluster {name}"
+        spec = {"--namespace": "str", "--cluster-name": "str", "--api-server-address": "str",
+                "--service-account-name": "str", "--gateway-name": "str",
+                "--gateway-namespace": "str", "--selector": "str", "-l": "str",
+                "--gateway-addresses": "str", "--gateway-port": "str"}
+        # linkerd-mc-link-output (flags): link.go l.323-336 at stable-2.11.0 (also 2.12, 2.13);
+        # 2.14 adds --log-format, --remote-discovery-selector, --ha, --gateway; 2.16 -o;
+        # 2.17 --federated-service-selector; 2.18 --excluded-*; link-gen.go at 2.18, 2.20
+        if name == "link":
+            spec.update({"--control-plane-version": "str", "--service-mirror-retry-limit":
+                         "str", "--log-level": "str", "--registry": "str"})
+            if self.minor >= 14:
+                spec.update({"--log-format": "str", "--ha": "bool"})
+        if self.minor >= 14:
+            spec.update({"--remote-discovery-selector": "str", "--gateway": "bool"})
+        if self.minor >= 16:
+            spec.update({"-o": "str", "--output": "str"})
+        if self.minor >= 17:
+            spec["--federated-service-selector"] = "str"
+        if self.minor >= 18:
+            spec.update({"--excluded-annotations": "list", "--excluded-labels": "list"})
+        flags, pos = parse_flags(cmd, rest, spec)
+        if pos:
+            self.fail(cmd, f'unknown command "{pos[0]}" for "{cmd}"')
+        cluster = flags.get("--cluster-name") or ""
+        if not cluster:
+            self.fail(cmd, "you need to specify cluster name" if name == "link-gen"
+                      else "You need to specify cluster name")
+        server = self.server(cmd)
+        try:
+            values = self.config_values(server)
+        except (ApiError, ConnectionError) as e:
+            self.fail(cmd, str(e))
+        if values is None:
+            self.fail(cmd, "you need Linkerd to be installed on a cluster in order to get its "
+                           "credentials")
+        ns = flags.get("--namespace") or self.MC_NS
+        sa_name = flags.get("--service-account-name") or self.MC_REMOTE_SA
+        if get_or_none(f"{server}/api/v1/namespaces/{ns}/serviceaccounts/{sa_name}") is None:
+            self.fail(cmd, f'serviceaccounts "{sa_name}" not found')
+        gw_ns = flags.get("--gateway-namespace") or self.MC_NS
+        gw_name = flags.get("--gateway-name") or "linkerd-gateway"
+        gateway = get_or_none(f"{server}/api/v1/namespaces/{gw_ns}/services/{gw_name}")
+        if gateway is None:
+            self.fail(cmd, f'services "{gw_name}" not found')
+        ingress = [i.get("ip") or i.get("hostname") for i in
+                   (((gateway.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+                    or []) if i.get("ip") or i.get("hostname")]
+        addresses = flags.get("--gateway-addresses") or ",".join(ingress)
+        if not addresses:
+            self.fail(cmd, f"{'gateway' if name == 'link-gen' else 'Gateway'} {gw_name}.{gw_ns} "
+                           "has no ingress addresses")
+        identity = (gateway["metadata"].get("annotations") or {}).get(
+            "mirror.linkerd.io/gateway-identity")
+        if not identity:
+            self.fail(cmd, f"gateway {gw_name}.{gw_ns} has no mirror.linkerd.io/gateway-identity "
+                           "annotation")
+        port = flags.get("--gateway-port") or next(
+            (str(p["port"]) for p in gateway["spec"].get("ports") or []
+             if p.get("name") == "mc-gateway"), "")
+        if not port:
+            self.fail(cmd, f"gateway service {gw_name} has no gateway port named mc-gateway")
+        cfg = load_kubeconfig(self.kubeconfig)
+        current = self.context or cfg["current-context"]
+        kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": current,
+                      "clusters": [{"name": current, "cluster": {
+                          "server": flags.get("--api-server-address") or server}}],
+                      "contexts": [{"name": current, "context": {"cluster": current,
+                                                                 "user": sa_name}}],
+                      # the service account's token is not modelled: the double's API
+                      # server takes any token (linkerd-mc-link-refusals)
+                      "users": [{"name": sa_name, "user": {"token": "cluster-double"}}]}
+        secret = {"apiVersion": "v1", "kind": "Secret",
+                  "type": "mirror.linkerd.io/remote-kubeconfig",
+                  "metadata": {"name": f"cluster-credentials-{cluster}", "namespace": ns},
+                  "data": {"kubeconfig": base64.b64encode(
+                      yaml.safe_dump(kubeconfig).encode()).decode()}}
+        version = "v1alpha3" if self.minor >= 18 else "v1alpha2" if self.minor == 17 \
+            else "v1alpha1"
+        link = {"apiVersion": f"multicluster.linkerd.io/{version}", "kind": "Link",
+                "metadata": {"name": cluster, "namespace": ns},
+                "spec": {"targetClusterName": cluster,
+                         "targetClusterDomain": values.get("clusterDomain") or "cluster.local",
+                         "targetClusterLinkerdNamespace": self.namespace,
+                         "clusterCredentialsSecret": f"cluster-credentials-{cluster}",
+                         "gatewayAddress": addresses, "gatewayPort": str(port),
+                         "gatewayIdentity": identity,
+                         "probeSpec": {"path": "/ready", "port": "4191", "period": "3s"},
+                         "selector": {"matchLabels": dict(
+                             [(flags.get("--selector") or flags.get("-l")
+                               or "mirror.linkerd.io/exported=true").split("=", 1)])}}}
+        docs = [secret, link]
+        if name == "link":  # the service mirror chart (linkerd-multicluster-link), 2.11-2.17
+            docs.append(self.mc_mirror_deployment(f"linkerd-service-mirror-{cluster}", ns,
+                                                  cluster))
+        done(yaml.safe_dump_all(docs, sort_keys=False))
 
     # ---- authz
     def authz(self, rest: list[str]):
