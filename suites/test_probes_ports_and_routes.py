@@ -138,10 +138,11 @@ def test_an_authorization_policy_needs_every_authentication(mesh: Mesh) -> None:
 @pytest.mark.versions(">=2.12")
 @pytest.mark.feature("authorization-policy")
 @pytest.mark.facts("F4.7")
-def test_a_policy_with_a_missing_authentication_is_ignored(mesh: Mesh) -> None:
-    """Referencing a MeshTLSAuthentication that does not exist voids the policy: still denied."""
+@pytest.mark.parametrize("kind", ["MeshTLSAuthentication", "NetworkAuthentication"])
+def test_a_policy_with_a_missing_authentication_is_ignored(mesh: Mesh, kind: str) -> None:
+    """Referencing an authentication that does not exist voids the policy: still denied."""
     lab.deploy(mesh, [*lab.objects(), lab.server("web", "http"),
-                      policy("web-ghost", "Server", "web", ref("MeshTLSAuthentication", "ghost"))])
+                      policy("web-ghost", "Server", "web", ref(kind, "ghost"))])
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).stays(HTTP_FORBIDDEN)
 
 

@@ -152,10 +152,24 @@ def test_networks_unset_means_the_cluster_networks_only(mesh: Mesh) -> None:
     expect(mesh, lab.UNMESHED_OUTSIDE, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
 
 
-def with_host_bits(cidr: str) -> str:
-    """The network written with its first host address in place of the network address."""
+def with_host_bits(cidr: str, last: bool = False) -> str:
+    """The network written with its first (or last but one) address in place of the network
+    address."""
     net = ipaddress.ip_network(cidr)
-    return cidr if net.num_addresses == 1 else f"{net.network_address + 1}/{net.prefixlen}"
+    if net.num_addresses <= 2:
+        return cidr
+    address = net.broadcast_address - 1 if last else net.network_address + 1
+    return f"{address}/{net.prefixlen}"
+
+
+@pytest.mark.facts("F3.12")
+def test_a_network_written_with_host_bits_names_its_whole_network(mesh: Mesh) -> None:
+    """`networks: [{cidr: <each cluster network written with host bits set>}]` admits the
+    in-cluster client, whose address is not the one written."""
+    nets = [with_host_bits(n, last=True) for n in mesh.cluster_networks if ":" not in n]
+    locked_http(mesh, lab.server_authorization("in-cluster", {
+        "unauthenticated": True, "networks": [{"cidr": n} for n in nets]}, server_name="web"))
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
 
 
 @pytest.mark.facts("F3.4", "F3.12")
@@ -290,6 +304,25 @@ def test_identity_refs_to_a_service_account_name_the_installed_control_plane_nam
     expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(by_service_account(
         mesh, lab.MESHED))
+
+
+@pytest.mark.versions(">=2.12")
+@pytest.mark.feature("authorization-policy")
+@pytest.mark.facts("F4.9")
+def test_identity_refs_to_a_namespace_admit_its_service_accounts_only(mesh: Mesh) -> None:
+    """A MeshTLSAuthentication's `identityRefs` entry of kind Namespace stands for every
+    service account of that namespace: the lab client passes, lab-other's is refused."""
+    locked_http(mesh,
+                lab.resource("MeshTLSAuthentication", "lab-accounts", {"identityRefs": [
+                    {"kind": "Namespace", "name": "lab"}]}),
+                lab.resource("AuthorizationPolicy", "web-lab", {
+                    "targetRef": {"group": "policy.linkerd.io", "kind": "Server",
+                                  "name": "web"},
+                    "requiredAuthenticationRefs": [
+                        {"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication",
+                         "name": "lab-accounts"}]}))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+    expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
 
 
 # ---- protocol hints ----
