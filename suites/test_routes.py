@@ -173,6 +173,21 @@ def test_a_request_takes_the_most_specific_route_only(mesh: Mesh, broad: str) ->
 
 
 @pytest.mark.versions(">=2.12")
+@pytest.mark.feature("http-route", "authorization-policy")
+@pytest.mark.facts("F4.11", "F4.15")
+def test_a_route_with_a_method_beats_the_same_prefix_without_one(mesh: Mesh) -> None:
+    """`broad` (PathPrefix /api, open, the older) and `get` (PathPrefix /api and method GET,
+    no authorization of its own): by Gateway API precedence a GET takes `get` and is
+    refused; a POST matches only `broad` and is served."""
+    lab.deploy(mesh, web(http_route("broad", prefix("/api")),
+                         open_policy("broad-open", "HTTPRoute", "broad")))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", path="/api/x").becomes(OK)
+    mesh.apply(http_route("get", prefix("/api", method="GET")))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", path="/api/x").becomes(HTTP_FORBIDDEN)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", path="/api/x", method="POST").becomes(OK)
+
+
+@pytest.mark.versions(">=2.12")
 @pytest.mark.feature("http-route")
 @pytest.mark.facts("F4.11", "F6.5")
 def test_a_route_whose_parent_server_does_not_exist_changes_nothing(mesh: Mesh) -> None:
