@@ -164,10 +164,13 @@ def with_host_bits(cidr: str, last: bool = False) -> str:
 
 @pytest.mark.facts("F3.12")
 def test_a_network_written_with_host_bits_names_its_whole_network(mesh: Mesh) -> None:
-    """`networks: [{cidr: <each cluster network written with host bits set>}]` admits the
-    in-cluster client, whose address is not the one written."""
+    """The Server alone refuses the in-cluster client; `networks: [{cidr: <each cluster
+    network written with host bits set>}]` then admits it, though its address is not the
+    one written."""
     nets = [with_host_bits(n, last=True) for n in mesh.cluster_networks if ":" not in n]
-    locked_http(mesh, lab.server_authorization("in-cluster", {
+    locked_http(mesh)
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    mesh.apply(lab.server_authorization("in-cluster", {
         "unauthenticated": True, "networks": [{"cidr": n} for n in nets]}, server_name="web"))
     expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
 
