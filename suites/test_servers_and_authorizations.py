@@ -286,6 +286,16 @@ def test_service_accounts_name_the_installed_control_plane_namespace_from_2_12(
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
 
 
+def web_for_identity_refs(*refs: dict[str, Any]) -> list[dict[str, Any]]:
+    """A MeshTLSAuthentication of these `identityRefs` and a policy on `web` requiring it."""
+    return [lab.resource("MeshTLSAuthentication", "lab-refs", {"identityRefs": list(refs)}),
+            lab.resource("AuthorizationPolicy", "web-lab", {
+                "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "web"},
+                "requiredAuthenticationRefs": [{"group": "policy.linkerd.io",
+                                                "kind": "MeshTLSAuthentication",
+                                                "name": "lab-refs"}]})]
+
+
 @pytest.mark.versions(">=2.12")
 @pytest.mark.feature("authorization-policy")
 @pytest.mark.facts("F3.8", "F4.9")
@@ -295,15 +305,7 @@ def test_identity_refs_to_a_service_account_name_the_installed_control_plane_nam
     rule as `serviceAccounts` (`ClusterInfo::service_account_identity`): with the control
     plane in linkerd-cp they admit the lab client, and no one else."""
     mesh = control_plane_elsewhere
-    locked_http(mesh,
-                lab.resource("MeshTLSAuthentication", "lab-client", {"identityRefs": [
-                    {"kind": "ServiceAccount", "name": "client"}]}),
-                lab.resource("AuthorizationPolicy", "web-lab", {
-                    "targetRef": {"group": "policy.linkerd.io", "kind": "Server",
-                                  "name": "web"},
-                    "requiredAuthenticationRefs": [
-                        {"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication",
-                         "name": "lab-client"}]}))
+    locked_http(mesh, *web_for_identity_refs({"kind": "ServiceAccount", "name": "client"}))
     expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(by_service_account(
         mesh, lab.MESHED))
@@ -315,15 +317,7 @@ def test_identity_refs_to_a_service_account_name_the_installed_control_plane_nam
 def test_identity_refs_to_a_namespace_admit_its_service_accounts_only(mesh: Mesh) -> None:
     """A MeshTLSAuthentication's `identityRefs` entry of kind Namespace stands for every
     service account of that namespace: the lab client passes, lab-other's is refused."""
-    locked_http(mesh,
-                lab.resource("MeshTLSAuthentication", "lab-accounts", {"identityRefs": [
-                    {"kind": "Namespace", "name": "lab"}]}),
-                lab.resource("AuthorizationPolicy", "web-lab", {
-                    "targetRef": {"group": "policy.linkerd.io", "kind": "Server",
-                                  "name": "web"},
-                    "requiredAuthenticationRefs": [
-                        {"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication",
-                         "name": "lab-accounts"}]}))
+    locked_http(mesh, *web_for_identity_refs({"kind": "Namespace", "name": "lab"}))
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
     expect(mesh, lab.OTHER_NS, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
 

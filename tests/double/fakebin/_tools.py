@@ -1179,6 +1179,17 @@ class Linkerd:
             return None
         return yaml.safe_load((cm.get("data") or {}).get("values") or "") or {}
 
+    def installed_values(self, cmd: str, missing: str) -> dict:
+        """The installed control plane's values (linkerd-config), or the command's failure:
+        the API error, or `missing` when Linkerd is not installed."""
+        try:
+            values = self.config_values(self.server(cmd))
+        except (ApiError, ConnectionError) as e:
+            self.fail(cmd, str(e))
+        if values is None:
+            self.fail(cmd, missing)
+        return values
+
     def crd_present(self, server: str, name: str) -> bool:
         return isinstance(get_or_none(
             f"{server}/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"), dict)
@@ -1532,14 +1543,8 @@ class Linkerd:
             self.fail(cmd, f'unknown command "{pos[0]}" for "{cmd}"')
         values = None
         if not flags.get("--ignore-cluster"):
-            server = self.server(cmd)
-            try:
-                values = self.config_values(server)
-            except (ApiError, ConnectionError) as e:
-                self.fail(cmd, str(e))
-            if values is None:
-                self.fail(cmd, "you need Linkerd to be installed in order to install "
-                               "multicluster addons")
+            values = self.installed_values(cmd, "you need Linkerd to be installed in order to "
+                                                "install multicluster addons")
         trust_domain = (values or {}).get("identityTrustDomain") or "cluster.local"
         controllers = []
         for item in flags.get("--set", []):
@@ -1688,13 +1693,8 @@ class Linkerd:
             self.fail(cmd, "you need to specify cluster name" if name == "link-gen"
                       else "You need to specify cluster name")
         server = self.server(cmd)
-        try:
-            values = self.config_values(server)
-        except (ApiError, ConnectionError) as e:
-            self.fail(cmd, str(e))
-        if values is None:
-            self.fail(cmd, "you need Linkerd to be installed on a cluster in order to get its "
-                           "credentials")
+        values = self.installed_values(cmd, "you need Linkerd to be installed on a cluster in "
+                                            "order to get its credentials")
         ns = flags.get("--namespace") or self.MC_NS
         sa_name = flags.get("--service-account-name") or self.MC_REMOTE_SA
         if get_or_none(f"{server}/api/v1/namespaces/{ns}/serviceaccounts/{sa_name}") is None:
