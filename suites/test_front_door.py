@@ -417,12 +417,12 @@ def test_the_authorization_counters_have_help_lines(mesh: Mesh) -> None:
     expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
     expect(mesh, lab.MESHED, lab.HTTP, "http", **HTTP).becomes(OK)
     name = "inbound_http_authz_allow_total"
-    page = wait_for(f"two {name} series on the metrics page",
-                    lambda: expect(mesh, lab.UNMESHED, ADMIN, "http",
-                                   path="/metrics").becomes(OK).body.decode(),
-                    lambda text: sum(line.startswith(name + "{")
-                                     for line in text.splitlines()) >= 2)
-    lines = page.splitlines()
+    scrape = wait_for(f"the metrics page (200) with two {name} series",
+                      lambda: mesh.probe(lab.UNMESHED, ADMIN, "http", path="/metrics"),
+                      lambda out: OK.matches(out) and sum(
+                          line.startswith(name + "{")
+                          for line in out.body.decode().splitlines()) >= 2)
+    lines = scrape.body.decode().splitlines()
     want = f"# HELP {name} The total number of inbound HTTP requests that were authorized"
     assert lines.count(want) == 1, f"expected {want!r} once, it is there {lines.count(want)} times"
     typed = f"# TYPE {name} counter"
