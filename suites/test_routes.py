@@ -54,12 +54,14 @@ def http_route(name: str, *matches: dict[str, Any], parent: str = "web", group: 
 
 def grpc_route(mesh: Mesh, name: str, method: str, parent: str = "grpc") -> dict[str, Any]:
     """A GRPCRoute for `service/method` whose parent is the lab Server `parent` (F4.13);
-    v1alpha2 as 2.16-2.17 bundle it, v1 from 2.18."""
+    v1alpha2 as 2.16-2.17 bundle it, v1 from 2.18. An empty part is left out (`lab.Echo/`
+    matches the service alone, `/Ping` the method alone): the CRD takes one or both."""
     service, _, rpc = method.partition("/")
     version = "v1" if mesh.profile.at_least("2.18") else "v1alpha2"
+    match = {k: v for k, v in (("service", service), ("method", rpc)) if v}
     return lab.resource("GRPCRoute", name, {
         "parentRefs": [{"group": POLICY, "kind": "Server", "name": parent}],
-        "rules": [{"matches": [{"method": {"service": service, "method": rpc}}]}]},
+        "rules": [{"matches": [{"method": match}]}]},
         api_version=f"{GATEWAY}/{version}")
 
 
@@ -312,6 +314,27 @@ def test_a_grpc_call_matching_no_grpcroute_gets_not_found(mesh: Mesh) -> None:
     lab.deploy(mesh, [*lab.objects(), grpc_server(), grpc_route(mesh, "pong", "lab.Echo/Pong"),
                       open_policy("pong-open", "GRPCRoute", "pong", group=GATEWAY)])
     expect(mesh, lab.MESHED, lab.GRPC, "grpc", **GRPC).becomes(GRPC_NOT_FOUND)
+
+
+@pytest.mark.versions(">=2.16")
+@pytest.mark.feature("grpc-route", "authorization-policy")
+@pytest.mark.facts("F4.17", "F4.13")
+def test_of_grpcroute_matches_the_one_matching_more_of_the_service_then_the_method_wins(
+        mesh: Mesh) -> None:
+    """Three GRPCRoutes on the gRPC Server, oldest and alphabetically first first: `a-ping`
+    names only the method Ping, `b-echo` only the service lab.Echo (and a policy opens it),
+    `c-echo-pong` lab.Echo/Pong. Ping matches `a-ping` and `b-echo`: the service's eight
+    characters beat the method's four, so the call is let through, though `a-ping` is older.
+    Pong matches `b-echo` and `c-echo-pong`: the same service, and a method too, so
+    `c-echo-pong`, which authorizes nothing, refuses it."""
+    lab.deploy(mesh, [*lab.objects(), grpc_server()])
+    mesh.apply(grpc_route(mesh, "a-ping", "/Ping"))
+    mesh.apply(grpc_route(mesh, "b-echo", "lab.Echo/"),
+               open_policy("b-echo-open", "GRPCRoute", "b-echo", group=GATEWAY))
+    mesh.apply(grpc_route(mesh, "c-echo-pong", "lab.Echo/Pong"))
+    pong = {**GRPC, "method": "lab.Echo/Pong"}
+    expect(mesh, lab.UNMESHED, lab.GRPC, "grpc", **pong).becomes(GRPC_PERMISSION_DENIED)
+    expect(mesh, lab.UNMESHED, lab.GRPC, "grpc", **GRPC).becomes(GRPC_OK)
 
 
 @pytest.mark.versions(">=2.16")
