@@ -175,6 +175,27 @@ def test_a_network_written_with_host_bits_names_its_whole_network(mesh: Mesh) ->
     expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
 
 
+@pytest.mark.facts("F3.12", "F3.4")
+def test_a_bare_address_names_one_client_from_2_12_and_voids_the_authorization_on_2_11(
+        mesh: Mesh) -> None:
+    """`networks: [{cidr: <the unmeshed client's address>}]`, without a prefix: from 2.12 the
+    address is its /32 and admits that client; 2.11's controller cannot parse it as a
+    network and leaves the whole ServerAuthorization out, so the client stays refused. The
+    same address as a /32 admits it on every version."""
+    locked_http(mesh)
+    address = mesh.client_address(lab.UNMESHED)
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(HTTP_FORBIDDEN)
+    mesh.apply(lab.server_authorization("bare", {
+        "unauthenticated": True, "networks": [{"cidr": address}]}, server_name="web"))
+    if mesh.profile.at_least("2.12"):
+        expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+        return
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).stays(HTTP_FORBIDDEN)
+    mesh.apply(lab.server_authorization("bare", {
+        "unauthenticated": True, "networks": [{"cidr": f"{address}/32"}]}, server_name="web"))
+    expect(mesh, lab.UNMESHED, lab.HTTP, "http", **HTTP).becomes(OK)
+
+
 @pytest.mark.facts("F3.4", "F3.12")
 @pytest.mark.parametrize("written", ["as-networks", "with-host-bits"])
 def test_networks_except_carves_out_addresses(mesh: Mesh, written: str) -> None:

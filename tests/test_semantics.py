@@ -220,6 +220,7 @@ ROWS = (
      "running_pod_default_followed(version)"),
     ("serviceAccounts name `linkerd`", "service_accounts_assume_linkerd_namespace",
      "service_account_identity(version, ...) with the control plane in linkerd-cp"),
+    ("bare addresses as networks", "bare_address_networks", "bare_address_networks(version)"),
 )
 
 
@@ -289,6 +290,8 @@ def test_record_agrees_with_expectations(version: str) -> None:
     named = expectations.service_account_identity(version, "sa", "app", "linkerd-cp")
     assert (named == expectations.proxy_identity("sa", "app", "linkerd")) == \
         s.service_accounts_assume_linkerd_namespace, named
+    # a network written as a bare address (F3.12)
+    assert expectations.bare_address_networks(version) == s.bare_address_networks
 
 
 def test_rows_compared_name_record_fields() -> None:
