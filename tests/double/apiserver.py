@@ -640,6 +640,12 @@ class _Request:
         return (self.param(name) or "").lower() in ("true", "1")
 
 
+def split_networks(text: str) -> tuple[str, ...]:
+    """A comma-separated list of networks, empty entries skipped (as linkerd2-proxy's
+    `parse_networks` reads its env, linkerd/app/src/env/types.rs)."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 class ApiServer:
     """A Kubernetes API server on 127.0.0.1 for one running `ReferenceMesh`.
 
@@ -1528,9 +1534,8 @@ class ApiServer:
         if name == "linkerd-proxy-injector" and config is not None:
             values = yaml.safe_load((config.get("data") or {}).get("values") or "") or {}
             if isinstance(values, dict) and "clusterNetworks" in values:
-                nets = str(values.get("clusterNetworks") or "")
-                self.mesh.install_networks(cluster_networks=tuple(
-                    n.strip() for n in nets.split(",") if n.strip()))
+                self.mesh.install_networks(cluster_networks=split_networks(
+                    str(values.get("clusterNetworks") or "")))
         if name == "linkerd-destination":
             containers = (((dep.get("spec") or {}).get("template") or {}).get("spec")
                           or {}).get("containers") or []
@@ -1539,11 +1544,10 @@ class ApiServer:
                 return
             args = {a.partition("=")[0]: a.partition("=")[2] for a in policy[0].get("args")
                     or [] if a.startswith("--")}
-            split = (lambda text: tuple(n.strip() for n in text.split(",") if n.strip()))
             self.mesh.install_networks(
-                controller_networks=split(args["--cluster-networks"])
+                controller_networks=split_networks(args["--cluster-networks"])
                 if "--cluster-networks" in args else None,
-                probe_networks=split(args.get("--probe-networks", ""))
+                probe_networks=split_networks(args.get("--probe-networks", ""))
                 if self.mesh.profile.at_least("2.12") else None)
 
     def _adopt_identity(self) -> None:
