@@ -142,7 +142,8 @@ def test_only_audit_admissions_are_logged_as_allowed(mesh: Mesh) -> None:
 @pytest.fixture
 def without_cluster_networks(mesh: Mesh) -> Iterator[Mesh]:
     """The target installed with empty clusterNetworks: on the reference a second mesh, same
-    version and faults; a cluster only when it was installed so."""
+    version and faults; on kind another cluster installed so (`targets/reinstall.py`); a
+    kubeconfig cluster only when it was installed so."""
     try:
         installed = mesh.reinstalled(cluster_networks=())
     except Unsupported as e:

@@ -9,6 +9,7 @@ are authorized per connection, so a refusal there is a closed connection, never 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from linkerd_conformance import (
     ConformanceFailure,
     Dest,
     Mesh,
+    Unsupported,
     expect,
     lab,
 )
@@ -78,6 +80,34 @@ def test_probe_networks_admit_a_probe_from_outside_the_cluster_networks(mesh: Me
     expect(mesh, lab.UNMESHED_OUTSIDE, lab.PROBED, "http", path="/ready").becomes(OK)
     expect(mesh, lab.UNMESHED_OUTSIDE, lab.PROBED, "http",
            path="/other").becomes(HTTP_FORBIDDEN)
+
+
+@pytest.fixture
+def without_probe_networks(mesh: Mesh) -> Iterator[Mesh]:
+    """The target installed with `policyController.probeNetworks: []`: on the reference a
+    second mesh, same version and faults; on kind another cluster installed so."""
+    try:
+        installed = mesh.reinstalled(probe_networks=())
+    except Unsupported as e:
+        pytest.skip(f"{e}; F6.4 needs an install with an empty probeNetworks list")
+    with installed as bare:
+        yield bare
+
+
+@pytest.mark.versions(">=2.12")
+@pytest.mark.feature("probe-authorization")
+@pytest.mark.facts("F6.4")
+def test_an_empty_probe_networks_list_turns_probe_authorization_off(
+        without_probe_networks: Mesh) -> None:
+    """With `probeNetworks: []` the policy controller gets no `--probe-networks` and serves no
+    probe routes (F6.4: the chart's destination.yaml leaves the flag out of an empty list,
+    index.rs: no probe networks, no probe routes), so under deny the kubelet's GET of the
+    readiness path is refused like any request and the pod never becomes Ready."""
+    mesh = without_probe_networks
+    mesh.apply(*lab.with_pod_annotations([*lab.objects(), *lab.probed()], DENY))
+    expect(mesh, lab.NODE, lab.PROBED, "http", path="/ready").becomes(HTTP_FORBIDDEN)
+    stalled = [r for r in mesh.wait_rollout(lab.NAMESPACE, "probed") if not r.settled]
+    assert stalled, "lab/probed became Ready under deny with probeNetworks: []"
 
 
 # ---- probe routes are HTTP routes (F6.7) ----

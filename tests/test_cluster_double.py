@@ -41,7 +41,11 @@ CANNOT_RUN_ON_A_CLUSTER: dict[str, str] = {
     "needs a cluster installed with the cluster-wide default": "a cluster is installed once "
     "per run, with one cluster-wide default (a check asking for another is not applicable)",
     "F1.20 needs an install without any": "the proxy's refusal of cluster-* defaults needs a "
-    "cluster installed with empty clusterNetworks",
+    "cluster installed with empty clusterNetworks, which only the kind target makes (the "
+    "kubeconfig target is one cluster)",
+    "F6.4 needs an install with an empty probeNetworks": "probe authorization off needs a "
+    "cluster installed with `probeNetworks: []`, which only the kind target makes (the "
+    "kubeconfig target is one cluster)",
     "run from this machine, which reaches no pod": "front-door checks that run curl or "
     "openssl (F5.11 `curl -f` exits 22, F10.4 the CertificateRequest's CA names): these run on "
     "the test machine, and the prober image has neither",

@@ -640,6 +640,12 @@ class _Request:
         return (self.param(name) or "").lower() in ("true", "1")
 
 
+def split_networks(text: str) -> tuple[str, ...]:
+    """A comma-separated list of networks, empty entries skipped (as linkerd2-proxy's
+    `parse_networks` reads its env, linkerd/app/src/env/types.rs)."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 class ApiServer:
     """A Kubernetes API server on 127.0.0.1 for one running `ReferenceMesh`.
 
@@ -942,7 +948,7 @@ class ApiServer:
                 # what the policy controller's gRPC API serves for the port, as the
                 # InboundServer message (the fake `linkerd diagnostics policy` prints it)
                 policy = self.mesh.controller.policy_for(rt, int(what[1]))
-                served = inbound_server(policy, self.mesh.cluster_networks)
+                served = inbound_server(policy, self.mesh.controller.cluster_networks)
                 return 200, yaml.safe_dump(served, sort_keys=False)
         raise NO_RESOURCE
 
@@ -1510,6 +1516,39 @@ class ApiServer:
             self._side[key] = new
         if ns == CONTROL_PLANE_NS and name in (IDENTITY_ISSUER, TRUST_ROOTS):
             self._adopt_identity()
+        self._adopt_networks(rt, ns, name)
+
+    def _adopt_networks(self, rt: RType, ns: str | None, name: str) -> None:
+        """A control-plane Deployment written by an install (or restarted): the reference
+        takes its networks as the real components would when their pods start
+        (double-installed-networks). The proxy injector renders each proxy's
+        LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS from linkerd-config's values as it reads them
+        then; the policy controller runs with its container's --cluster-networks and
+        --probe-networks (none without the flag, from 2.12). The double's own control plane
+        (`ClusterDouble.install_linkerd`) has no policy container and changes nothing."""
+        if (rt.group, rt.kind, ns) != ("apps", "Deployment", CONTROL_PLANE_NS):
+            return
+        with self._lock:
+            dep = copy.deepcopy(self._side.get((rt.group, rt.kind, ns, name)) or {})
+            config = copy.deepcopy(self._side.get(("", "ConfigMap", ns, "linkerd-config")))
+        if name == "linkerd-proxy-injector" and config is not None:
+            values = yaml.safe_load((config.get("data") or {}).get("values") or "") or {}
+            if isinstance(values, dict) and "clusterNetworks" in values:
+                self.mesh.install_networks(cluster_networks=split_networks(
+                    str(values.get("clusterNetworks") or "")))
+        if name == "linkerd-destination":
+            containers = (((dep.get("spec") or {}).get("template") or {}).get("spec")
+                          or {}).get("containers") or []
+            policy = [c for c in containers if c.get("name") == "policy"]
+            if not policy:
+                return
+            args = {a.partition("=")[0]: a.partition("=")[2] for a in policy[0].get("args")
+                    or [] if a.startswith("--")}
+            self.mesh.install_networks(
+                controller_networks=split_networks(args["--cluster-networks"])
+                if "--cluster-networks" in args else None,
+                probe_networks=split_networks(args.get("--probe-networks", ""))
+                if self.mesh.profile.at_least("2.12") else None)
 
     def _adopt_identity(self) -> None:
         """Once the installed issuer Secret and trust roots are both applied, the reference's
@@ -1587,6 +1626,8 @@ class ApiServer:
                     merged["metadata"]["generation"] = current["metadata"].get(
                         "generation", 1) + 1
                 self._side[key] = merged
+            if merged.get("spec") != current.get("spec"):
+                self._adopt_networks(rt, ns, name)  # a restart: its pods start anew
         return 200, self._get(rt, ns, name)
 
     def _delete(self, rt: RType, ns: str | None, name: str) -> dict[str, Any]:

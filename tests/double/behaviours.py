@@ -391,7 +391,8 @@ BEHAVIOURS: list[Behaviour] = [
               "`kind create cluster --name N2` beside an existing cluster makes another "
               "cluster: its own node container N2-control-plane on the network `kind`, its own "
               "API server, its own kubeconfig entry kind-N2 (the double gives each name the API "
-              "server the state file's `cluster_apiservers` names, else its one)",
+              "server the state file's `cluster_apiservers` names, else the next of its "
+              "`spare_apiservers`, else its one)",
               K + "pkg/cluster/internal/create/create.go; "
               "pkg/cluster/internal/providers/docker/provision.go (node name "
               "`<cluster>-control-plane`, --net kind)"),
@@ -461,4 +462,49 @@ BEHAVIOURS: list[Behaviour] = [
               "is not read (the double's API server takes any token)",
               "linkerd/linkerd2@stable-2.11.0:multicluster/cmd/link.go l.72-74, 101-125, "
               "191-201; @version-2.20:multicluster/cmd/link-gen.go l.60-75, 289-300"),
+    # ------------------------------------------------- install values (targets/reinstall.py)
+    Behaviour("linkerd-install-cluster-networks-validated", "linkerd", "2.11-2.20",
+              "install parses each comma-separated entry of clusterNetworks with Go's "
+              "net.ParseCIDR and refuses one that is not a CIDR, the empty value included "
+              "("" splits into one empty entry): `Error: cannot parse destination get "
+              "networks: invalid CIDR address: <entry>`, exit 1; an escaped `\\,` in --set is "
+              "Helm's literal comma",
+              "linkerd/linkerd2@stable-2.11.0:cli/cmd/options.go l.568-574 "
+              "(validateProxyValues), install.go l.302; @version-2.20:cli/cmd/options.go "
+              "l.548-554, install.go l.326; the same lines at every tag between; Go net "
+              "ParseError: \"invalid \" + Type + \": \" + Text"),
+    Behaviour("linkerd-install-values-files", "linkerd", "2.11-2.20",
+              "install takes -f/--values YAML files (merged in order, maps key by key, "
+              "--set over them); a values file can give a list its empty value, which --set "
+              "cannot (`{}` is a list of one empty string); policyController.probeNetworks "
+              "defaults to [0.0.0.0/0] (2.12-2.15) and [0.0.0.0/0, ::/0] (2.16+) and is in "
+              "linkerd-config's values",
+              "linkerd/linkerd2@stable-2.11.0:pkg/flags/flags.go l.94, @stable-2.12.0 l.97, "
+              "@version-2.20 l.110 (`values`, `f`); helm/helm pkg/cli/values/options.go "
+              "(MergeValues), pkg/strvals/parser.go (valList); "
+              "charts/linkerd-control-plane/values.yaml (probeNetworks) at stable-2.12.0 "
+              "l.78, version-2.16 l.99; F6.4"),
+    Behaviour("linkerd-install-probe-networks-arg", "linkerd", "2.12-2.20",
+              "the policy container gets --probe-networks=<probeNetworks joined by commas> only "
+              "when the list is not empty; an empty list leaves the flag out, and the "
+              "controller then has no probe networks (no probe routes)",
+              "linkerd/linkerd2@stable-2.12.0:charts/linkerd-control-plane/templates/"
+              "destination.yaml l.267-268, policy-controller/src/main.rs l.71, 105; "
+              "@version-2.20:charts/linkerd-control-plane/templates/destination.yaml l.356-357, "
+              "policy-controller/runtime/src/args.rs l.85, 134"),
+    Behaviour("double-installed-networks", "double", "2.11-2.20",
+              "the networks of an installed control plane take effect as its components start: "
+              "when linkerd-proxy-injector is applied or restarted, the proxies injected from "
+              "then on get LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS from linkerd-config's values "
+              "(an empty value: none); when linkerd-destination is applied, the policy "
+              "controller runs with its policy container's --cluster-networks and (2.12+) "
+              "--probe-networks (none without the flag). A ConfigMap edit alone changes "
+              "nothing until the injector restarts (the real injector re-reads its mounted "
+              "file, which the kubelet refreshes only periodically)",
+              "linkerd/linkerd2@stable-2.11.0:controller/proxy-injector/webhook.go l.40 "
+              "(config.Values(MountPathValuesConfig) per request), charts/partials/templates/"
+              "_proxy.tpl l.42, charts/linkerd2/templates/proxy-injector.yaml l.112-115 (the "
+              "linkerd-config volume); @version-2.20:controller/proxy-injector/webhook.go l.43, "
+              "_proxy.tpl l.78; linkerd/linkerd2-proxy@HEAD:linkerd/app/src/env/types.rs "
+              "parse_networks (empty entries skipped), env.rs l.669; F1.20, F6.4"),
 ]

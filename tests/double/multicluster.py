@@ -258,14 +258,25 @@ class Peering:
 
 @contextlib.contextmanager
 def linked_doubles(profile: Profile, target_name: str, *, faults: tuple[str, ...] = (),
-                   **kwargs: Any) -> Iterator[tuple[ClusterDouble, ClusterDouble, Peering]]:
+                   spares: int = 0, **kwargs: Any
+                   ) -> Iterator[tuple[ClusterDouble, ClusterDouble, Peering]]:
     """The target double (with the faults), a source double, and their peering; the fake
-    tools read the target's state file, which maps each kind cluster to its API server."""
-    with ClusterDouble(profile, faults=faults, name=target_name, **kwargs) as target, \
-            ClusterDouble(profile, name=source_name(target_name), **kwargs) as source:
+    tools read the target's state file, which maps each kind cluster to its API server.
+    `spares` more doubles (same version and faults: the same build of Linkerd) are the API
+    servers of clusters of other names, taken by `kind create cluster` in order (the kind
+    target's reinstalled clusters, `targets/reinstall.py`)."""
+    with contextlib.ExitStack() as stack:
+        target = stack.enter_context(ClusterDouble(profile, faults=faults, name=target_name,
+                                                   **kwargs))
+        source = stack.enter_context(ClusterDouble(profile, name=source_name(target_name),
+                                                   **kwargs))
+        extra = [stack.enter_context(ClusterDouble(profile, faults=faults,
+                                                   name=f"{target_name}-spare-{i}", **kwargs))
+                 for i in range(spares)]
         state = target.read_state()
         state["cluster_apiservers"] = {target_name: target.url,
                                        source_name(target_name): source.url}
+        state["spare_apiservers"] = [d.url for d in extra]
         target.write_state(state)
         peering = Peering(target, source, target_name)
         try:

@@ -51,6 +51,11 @@ def run_conformance(tmp: Path, env: dict[str, str], *args: str) -> dict[str, Any
     return data
 
 
+#: Doubles for the kind target's reinstalled clusters (`targets/reinstall.py`): one per set of
+#: install values the suite's checks ask for (clusterNetworks empty, probeNetworks empty).
+REINSTALL_SPARES = 2
+
+
 def cluster_name(version: str) -> str:
     return f"double-{version.replace('.', '-')}"
 
@@ -65,14 +70,16 @@ def kind_args(version: str, tmp: Path) -> list[str]:
 @contextlib.contextmanager
 def kind_run_env(version: str, tmp: Path | None = None, *, faults: tuple[str, ...] = ()
                  ) -> Iterator[tuple[ClusterDouble, dict[str, str], Path]]:
-    """The doubles for `--target kind` (the run's cluster, with `faults`, and the source
-    cluster the multicluster checks link to it: `multicluster.py`), the fake tools' env, and
-    a work directory."""
+    """The doubles for `--target kind` (the run's cluster, with `faults`, the source
+    cluster the multicluster checks link to it: `multicluster.py`, and the spares a check
+    asking Linkerd installed with other values takes: `REINSTALL_SPARES`), the fake tools'
+    env, and a work directory."""
     with contextlib.ExitStack() as stack:
         work = tmp or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         double, _, _ = stack.enter_context(linked_doubles(Profile(version),
                                                           cluster_name(version),
-                                                          faults=faults))
+                                                          faults=faults,
+                                                          spares=REINSTALL_SPARES))
         env = fake_tools_env(double, work, linkerd_version=CLI_FOR[version],
                              kubectl_version=KUBECTL_FOR[version])
         yield double, env, work

@@ -886,3 +886,101 @@ def test_linkerd_multicluster_link_flags_by_version(env):
            "--gateway-addresses", "172.18.0.2")
     assert env.run(*gen, "--excluded-labels", "a").returncode == 0
     assert "unknown flag: --ha" in env.run(*gen, "--ha").stderr
+
+
+# --------------------------------------------------------------------------- install values
+
+
+def _install_docs(env, *flags: str) -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+    done = env.run("linkerd", "install", "--ignore-cluster", *flags)
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(done.stdout) if d} \
+        if done.returncode == 0 else {}
+    return done, docs
+
+
+def _policy_args(docs: dict[str, dict]) -> list[str]:
+    spec = docs["linkerd-destination"]["spec"]["template"]["spec"]
+    return next(c["args"] for c in spec["containers"] if c["name"] == "policy")
+
+
+@covers("linkerd-install-cluster-networks-validated")
+def test_linkerd_install_refuses_cluster_networks_it_cannot_parse(env):
+    env.state({"linkerd_version": "stable-2.11.5"})
+    for value, entry in (("", ""), ("10.0.0.0/8\\,nope", "nope"), ("10.0.0.0", "10.0.0.0")):
+        done, _ = _install_docs(env, "--set", f"clusterNetworks={value}")
+        assert done.returncode == 1, value
+        assert done.stderr.startswith("Error: cannot parse destination get networks: invalid "
+                                      f"CIDR address: {entry}\n"), done.stderr
+    done, docs = _install_docs(env, "--set", "clusterNetworks=10.1.0.0/16\\,fd00::/8")
+    values = yaml.safe_load(docs["linkerd-config"]["data"]["values"])
+    assert done.returncode == 0 and values["clusterNetworks"] == "10.1.0.0/16,fd00::/8"
+
+
+@covers("linkerd-install-values-files", "linkerd-install-probe-networks-arg")
+def test_linkerd_install_takes_probe_networks_from_a_values_file(env):
+    env.state({"linkerd_version": "edge-26.7.1"})
+    _, docs = _install_docs(env)
+    values = yaml.safe_load(docs["linkerd-config"]["data"]["values"])
+    assert values["policyController"]["probeNetworks"] == ["0.0.0.0/0", "::/0"]
+    assert "--probe-networks=0.0.0.0/0,::/0" in _policy_args(docs)
+    empty, some = env.tmp / "empty.yaml", env.tmp / "some.yaml"
+    empty.write_text("policyController:\n  probeNetworks: []\n")
+    some.write_text("policyController:\n  probeNetworks: [10.0.0.0/8]\n")
+    _, docs = _install_docs(env, "--values", str(empty))
+    values = yaml.safe_load(docs["linkerd-config"]["data"]["values"])
+    assert values["policyController"]["probeNetworks"] == []
+    assert not any(a.startswith("--probe-networks") for a in _policy_args(docs))
+    _, docs = _install_docs(env, "-f", str(empty), "-f", str(some))  # the later file wins
+    assert "--probe-networks=10.0.0.0/8" in _policy_args(docs)
+    done, _ = _install_docs(env, "--values", str(env.tmp / "missing.yaml"))
+    assert done.returncode == 1 and "no such file or directory" in done.stderr
+
+
+@covers("kind-create-second-cluster")
+def test_kind_new_cluster_names_take_the_spare_api_servers(env):
+    spare = Api()
+    try:
+        env.state({"cluster_apiservers": {}, "spare_apiservers": [spare.url]})
+        a, b = env.tmp / "a.yaml", env.tmp / "b.yaml"
+        assert env.run("kind", "create", "cluster", "--name=x-nets-none", f"--kubeconfig={a}"
+                       ).returncode == 0
+        assert env.run("kind", "create", "cluster", "--name=x-other", f"--kubeconfig={b}"
+                       ).returncode == 0
+        assert yaml.safe_load(a.read_text())["clusters"][0]["cluster"]["server"] == spare.url
+        assert yaml.safe_load(b.read_text())["clusters"][0]["cluster"]["server"] == env.api.url
+        assert env.state()["cluster_apiservers"] == {"x-nets-none": spare.url}
+        assert spare.posts[-1] == ("/_double/v1/cluster", {"kubernetes_version": "v1.36.1",
+                                                           "name": "x-nets-none"})
+    finally:
+        spare.server.shutdown()
+
+
+@covers("double-installed-networks")
+def test_the_double_takes_the_installed_networks_as_the_control_plane_starts(env):
+    sys.path.insert(0, str(REPO / "tests"))
+    from double.cluster import ClusterDouble
+
+    env.state({"linkerd_version": "edge-26.7.1"})
+    values = env.tmp / "v.yaml"
+    values.write_text("policyController:\n  probeNetworks: []\n")
+    _, docs = _install_docs(env, "--values", str(values), "--set",
+                            "clusterNetworks=127.10.0.0/16")
+    with ClusterDouble("2.20") as cluster:
+        ref = cluster.reference
+        for name in ("linkerd", "linkerd-config", "linkerd-destination",
+                     "linkerd-proxy-injector"):
+            cluster.apiserver.apply(docs[name])
+        assert ref.workloads.cluster_networks == ("127.10.0.0/16",)
+        assert ref.controller.cluster_networks == ("127.10.0.0/16",)
+        assert ref.controller.probe_networks == ()
+        config = docs["linkerd-config"]
+        emptied = yaml.safe_load(config["data"]["values"]) | {"clusterNetworks": ""}
+        cluster.apiserver.apply({**config, "data": {"values": yaml.safe_dump(emptied)}})
+        assert ref.workloads.cluster_networks == ("127.10.0.0/16",)  # until the restart
+        injector = docs["linkerd-proxy-injector"]
+        template = injector["spec"]["template"]
+        cluster.apiserver.apply({**injector, "spec": {**injector["spec"], "template": {
+            **template, "metadata": {**template["metadata"], "annotations": {
+                "kubectl.kubernetes.io/restartedAt": "now"}}}}})
+        assert ref.workloads.cluster_networks == ()
+        assert ref.controller.cluster_networks == ("127.10.0.0/16",)

@@ -403,6 +403,15 @@ def apiserver_of(state: dict, name: str) -> str:
     return (state.get("cluster_apiservers") or {}).get(name) or state["apiserver"]
 
 
+def take_spare(name: str) -> None:
+    """kind-create-second-cluster: a name the state gives no API server takes a spare one
+    (`spare_apiservers`), when the double has spares: another cluster of its own."""
+    with edit_state() as st:
+        servers = st.setdefault("cluster_apiservers", {})
+        if name not in servers and st.get("spare_apiservers"):
+            servers[name] = st["spare_apiservers"].pop(0)
+
+
 def kind_create(args: list[str], state: dict):
     flags, _ = parse_flags("kind create cluster", args, {
         "--name": "str", "-n": "str", "--kubeconfig": "str", "--image": "str",
@@ -437,6 +446,8 @@ def kind_create(args: list[str], state: dict):
     if not k8s:
         err.write(f" ✗ {steps[2]}\n")
         kind_error(f"failed to create cluster: could not read the Kubernetes version of {image}")
+    take_spare(name)
+    state = load_state()
     try:
         http("POST", apiserver_of(state, name) + "/_double/v1/cluster",
              {"kubernetes_version": k8s, "name": name})  # its node: NAME-control-plane
@@ -1101,6 +1112,30 @@ PROXY_INIT_VERSION = {11: "v1.5.3", 12: "v2.0.0", 13: "v2.2.1", 14: "v2.2.3", 15
 DEFAULT_NETWORKS = "10.0.0.0/8,100.64.0.0/10,172.16.0.0/12,192.168.0.0/16"
 
 
+def valid_cidr(text: str) -> bool:
+    """What Go's net.ParseCIDR accepts: an address, a slash, a prefix length (no spaces)."""
+    import ipaddress
+
+    address, slash, bits = text.partition("/")
+    if not slash or not bits.isdigit() or text != text.strip():
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return int(bits) <= ip.max_prefixlen
+
+
+def merge_values(base: dict, more: dict) -> dict:
+    """Helm's merge of values files: maps merged key by key, anything else replaced."""
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge_values(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def selects(selector: dict | None, labels: dict) -> bool:
     """metav1.LabelSelectorAsSelector: matchLabels and matchExpressions; {} selects all."""
     if selector is None:
@@ -1262,6 +1297,14 @@ class Linkerd:
         for s in flags.get("--set", []) + flags.get("--set-string", []):
             k, _, v = s.partition("=")
             sets[k] = v
+        # linkerd-install-values-files: -f/--values files, merged in order, under --set
+        self.file_values = {}
+        for path in flags.get("-f", []) + flags.get("--values", []):
+            try:
+                with open(path) as fh:
+                    merge_values(self.file_values, yaml.safe_load(fh) or {})
+            except OSError as e:
+                self.fail("linkerd install", f"open {path}: {e.strerror.lower()}")
         for name in ("--identity-trust-anchors-file", "--identity-issuer-certificate-file",
                      "--identity-issuer-key-file"):
             path = flags.get(name)
@@ -1310,6 +1353,11 @@ class Linkerd:
                           "github.com/kubernetes-sigs/gateway-api/releases/download/v1.2.1/"
                           "standard-install.yaml\n\nor see https://gateway-api.sigs.k8s.io/"
                           "guides/#installing-gateway-api for more options.")
+        if not crds_only:  # linkerd-install-cluster-networks-validated (validateProxyValues)
+            for network in self.cluster_networks(sets).split(","):
+                if not valid_cidr(network):
+                    self.fail("linkerd install", "cannot parse destination get networks: "
+                              f"invalid CIDR address: {network}")
         docs: list[dict] = []
         if self.minor <= 11 or crds_only:
             docs += [self.crd_doc(n, v, self.minor)
@@ -1371,11 +1419,27 @@ class Linkerd:
                  "metadata": {"name": "linkerd-identity-trust-roots", **meta},
                  "data": {"ca-bundle.crt": anchor.strip() + "\n"}}]
 
+    def cluster_networks(self, sets: dict) -> str:
+        """clusterNetworks as given (--set over a values file; an empty one stays empty), else
+        the chart's default."""
+        if "clusterNetworks" in sets:
+            return sets["clusterNetworks"].replace("\\,", ",")
+        if "clusterNetworks" in getattr(self, "file_values", {}):
+            return str(self.file_values["clusterNetworks"] or "")
+        return DEFAULT_NETWORKS + (",fd00::/8" if self.minor >= 16 else "")
+
+    def probe_networks(self) -> list[str]:
+        """policyController.probeNetworks (values.yaml: 0.0.0.0/0, and ::/0 from 2.16), as a
+        values file may replace it (an empty list included)."""
+        given = (getattr(self, "file_values", {}).get("policyController") or {})
+        if "probeNetworks" in given:
+            return [str(n) for n in given["probeNetworks"] or []]
+        return ["0.0.0.0/0", "::/0"] if self.minor >= 16 else ["0.0.0.0/0"]
+
     def control_plane_docs(self, flags: dict, sets: dict, policy: str | None) -> list[dict]:
         registry = (flags.get("--registry") or "cr.l5d.io/linkerd").rstrip("/")
         tag = self.release
-        networks = sets.get("clusterNetworks", "").replace("\\,", ",") or (
-            DEFAULT_NETWORKS + (",fd00::/8" if self.minor >= 16 else ""))
+        networks = self.cluster_networks(sets)
         values: dict = {"linkerdVersion": tag, "clusterNetworks": networks,
                         "identityTrustDomain": flags.get("--identity-trust-domain")
                         or sets.get("identityTrustDomain") or "cluster.local"}
@@ -1384,6 +1448,7 @@ class Linkerd:
                 "policyController.defaultAllowPolicy", "all-unauthenticated")}
         else:
             values["proxy"] = {"defaultInboundPolicy": policy or "all-unauthenticated"}
+            values["policyController"] = {"probeNetworks": self.probe_networks()}
         images = {"proxy": f"{registry}/proxy:{tag}", "controller": f"{registry}/controller:{tag}"}
         if self.minor <= 18:
             images["policy-controller"] = f"{registry}/policy-controller:{tag}"
@@ -1464,9 +1529,9 @@ class Linkerd:
             args.append("--cluster-domain=cluster.local")
         args += [f"--default-policy={policy}", "--log-level=linkerd=info,warn",
                  "--log-format=plain"]
-        if self.minor >= 12:  # policyController.probeNetworks (values.yaml)
-            nets = "0.0.0.0/0,::/0" if self.minor >= 16 else "0.0.0.0/0"
-            args.append(f"--probe-networks={nets}")
+        probes = (values.get("policyController") or {}).get("probeNetworks")
+        if self.minor >= 12 and probes:  # left out for an empty list (destination.yaml)
+            args.append(f"--probe-networks={','.join(probes)}")
         return args
 
     # ---- multicluster (linkerd-multicluster-link-commands)
