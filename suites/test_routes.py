@@ -189,6 +189,31 @@ def test_a_route_with_a_method_beats_the_same_prefix_without_one(mesh: Mesh) -> 
     expect(mesh, lab.MESHED, lab.HTTP, "http", path="/api/x", method="POST").becomes(OK)
 
 
+#: the Server's own authorizations a route takes on (F4.15), one of each kind
+SERVER_AUTHORIZATIONS = {
+    "server-authorization": lambda: lab.server_authorization(
+        "web-open", {"unauthenticated": True}, server_name="web"),
+    "policy-on-the-server": lambda: open_policy("web-open", "Server", "web"),
+    "policy-on-the-namespace": lambda: lab.resource("AuthorizationPolicy", "lab-open", {
+        "targetRef": {"kind": "Namespace", "name": lab.NAMESPACE},
+        "requiredAuthenticationRefs": []}),
+}
+
+
+@pytest.mark.versions(">=2.12")
+@pytest.mark.feature("http-route", "authorization-policy")
+@pytest.mark.facts("F4.15")
+@pytest.mark.parametrize("parent", list(SERVER_AUTHORIZATIONS))
+def test_a_route_without_a_policy_of_its_own_takes_its_servers_authorizations(
+        mesh: Mesh, parent: str) -> None:
+    """A route's authorizations are the policies targeting it plus all of its Server's: with
+    `web` open to everyone by `parent`, /api/x on a route no policy targets is served, and
+    /other, matching no route, gets 404."""
+    lab.deploy(mesh, web(SERVER_AUTHORIZATIONS[parent](), http_route("api", prefix("/api"))))
+    expect(mesh, lab.MESHED, lab.HTTP, "http", path="/other").becomes(NOT_FOUND)
+    expect(mesh, lab.MESHED, lab.HTTP, "http", path="/api/x").becomes(OK)
+
+
 @pytest.mark.versions(">=2.12")
 @pytest.mark.feature("http-route")
 @pytest.mark.facts("F4.11", "F6.5")

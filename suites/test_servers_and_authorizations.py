@@ -404,6 +404,17 @@ def test_admission_refuses_an_unknown_proxy_protocol(mesh: Mesh) -> None:
              "linkerd-policy-validator.linkerd.io", "unknown variant `invalid`")
 
 
+@pytest.mark.versions(">=2.12")
+@pytest.mark.feature("authorization-policy")
+@pytest.mark.facts("F4.10")
+def test_admission_refuses_a_network_authentication_without_networks(mesh: Mesh) -> None:
+    """A NetworkAuthentication must list a network: the webhook refuses `networks: []` in its
+    own words (policy-controller `admission.rs`), rather than storing one that matches no
+    client."""
+    _refused(mesh, lab.resource("NetworkAuthentication", "nowhere", {"networks": []}),
+             "at least one network must be specified")
+
+
 def _overlapping_server_refusal(mesh: Mesh) -> str:
     """Apply a Server, then a second one for the same port selecting every pod; the refusal."""
     mesh.apply(*lab.objects(), lab.server("first", "http"))
