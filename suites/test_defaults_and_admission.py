@@ -22,7 +22,6 @@ from linkerd_conformance import (
     Dest,
     Mesh,
     TargetError,
-    Unsupported,
     expect,
     expectations,
     lab,
@@ -144,12 +143,7 @@ def without_cluster_networks(mesh: Mesh) -> Iterator[Mesh]:
     """The target installed with empty clusterNetworks: on the reference a second mesh, same
     version and faults; on kind another cluster installed so (`targets/reinstall.py`); a
     kubeconfig cluster only when it was installed so."""
-    try:
-        installed = mesh.reinstalled(cluster_networks=())
-    except Unsupported as e:
-        pytest.skip(f"{e}; F1.20 needs an install without any")
-    with installed as bare:
-        yield bare
+    yield from lab.reinstalled(mesh, "F1.20 needs an install without any", cluster_networks=())
 
 
 REFUSED_WITHOUT_NETWORKS = [

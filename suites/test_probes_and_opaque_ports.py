@@ -21,7 +21,6 @@ from linkerd_conformance import (
     ConformanceFailure,
     Dest,
     Mesh,
-    Unsupported,
     expect,
     lab,
 )
@@ -86,12 +85,8 @@ def test_probe_networks_admit_a_probe_from_outside_the_cluster_networks(mesh: Me
 def without_probe_networks(mesh: Mesh) -> Iterator[Mesh]:
     """The target installed with `policyController.probeNetworks: []`: on the reference a
     second mesh, same version and faults; on kind another cluster installed so."""
-    try:
-        installed = mesh.reinstalled(probe_networks=())
-    except Unsupported as e:
-        pytest.skip(f"{e}; F6.4 needs an install with an empty probeNetworks list")
-    with installed as bare:
-        yield bare
+    yield from lab.reinstalled(mesh, "F6.4 needs an install with an empty probeNetworks list",
+                               probe_networks=())
 
 
 @pytest.mark.versions(">=2.12")
