@@ -34,14 +34,22 @@ def results(report: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def test_front_door_checks_pass_through_the_kind_target(tmp_path: Path) -> None:
+    """...and the run leaves nothing in its temp folder: the issuer the front door made from
+    the install's identity files (a folder of leaves and keys) is removed when the kind
+    cluster is deleted (it once was only when the run's namespaces were cleaned instead)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     with ClusterDouble(Profile(VERSION)) as double:
         env = fake_tools_env(double, tmp_path, linkerd_version=CLI_FOR[VERSION],
                              kubectl_version=KUBECTL_FOR[VERSION])
+        env["TMPDIR"] = str(temp)
         report = run_conformance(tmp_path, env, *kind_args(VERSION, tmp_path),
                                  "-k", " or ".join(CHECKS))
     got = results(report)
     assert set(got) == set(CHECKS), report["_output"]
     assert {name: r for name, r in got.items() if r[0] != "passed"} == {}, report["_output"]
+    left = sorted(str(p.relative_to(temp)) for p in temp.iterdir())
+    assert not left, f"left in the run's temp folder: {left}"
 
 
 def test_front_door_checks_through_the_kubeconfig_target(tmp_path: Path) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -144,3 +147,16 @@ def test_close_removes_the_files() -> None:
     assert not ca.directory.exists()
     with pytest.raises(RuntimeError):
         ca.issue(WEB)
+
+
+def test_an_authority_never_closed_leaves_no_folder_at_exit(tmp_path: Path) -> None:
+    """An owner that forgets close() (or dies in its own) still leaves no key behind once the
+    interpreter exits."""
+    code = ("from linkerd_conformance.reference.identity import IdentityAuthority\n"
+            "ca = IdentityAuthority()\nca.issue('web.emojivoto.serviceaccount.identity.linkerd."
+            "cluster.local')\nprint(ca.directory)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(tmp_path)), done.stdout
+    assert not list(tmp_path.iterdir()), list(tmp_path.iterdir())

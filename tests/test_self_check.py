@@ -3,19 +3,20 @@
 suites/fault-catches.yaml is written by `scripts/self-check --write`, which runs every check
 under every fault. This test (1) requires every conformance check applicable to a version to be
 in that table with at least one fault, and (2) replays the table: it picks, per version, a small
-set of faults that together cover every check, runs each fault against the checks it should
-catch, and requires all of them to fail. A check that cannot fail is a defect.
+set of faults that together cover every check, runs each check against a reference mesh with
+the fault chosen for it (many faults a run, tests/replay.py), and requires all of them to fail.
+A check that cannot fail is a defect.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import replay
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,41 +120,38 @@ def test_a_check_of_middle_versions_only_is_caught_on_one_of_them() -> None:
 
 
 def _replay_params() -> list[object]:
-    params = []
-    for version in sorted(_table(), key=lambda v: tuple(int(x) for x in v.split("."))):
-        for fault, checks in _cover(_table().get(version, {})).items():
-            params.append(pytest.param(version, fault, checks, id=f"{version}-{fault}"))
-    return params
+    versions = sorted(_table(), key=lambda v: tuple(int(x) for x in v.split(".")))
+    return [pytest.param(v, id=v) for v in versions if _table().get(v)]
 
 
 #: A check caught by a fault fails only when its wait runs out, so a replay is mostly waiting:
-#: its checks run in chunks, several reference meshes at once.
-CHUNK, PARALLEL = 8, 6
-
-
-def _run_chunk(version: str, fault: str, checks: list[str], report: Path) -> dict[str, str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-         "--linkerd-version", version, "--reference-fault", fault, *FAST,
-         "--conformance-report", str(report), *checks],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-        # a replay needs the failure only: the generated family skips shrinking it
-        env={**os.environ, "LINKERD_CONFORMANCE_GENERATED_NO_SHRINK": "1"})
-    assert report.exists(), result.stdout[-3000:] + result.stderr[-2000:]
-    return {c["nodeid"]: c["result"] for c in yaml.safe_load(report.read_text())["checks"]}
+#: its checks run in chunks, several pytest runs (one reference mesh per check) at once.
+CHUNK, PARALLEL = 16, 5
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("version", "fault", "checks"), _replay_params())
-def test_fault_makes_its_checks_fail(version: str, fault: str, checks: list[str],
-                                     tmp_path: Path) -> None:
-    chunks = [checks[i:i + CHUNK] for i in range(0, len(checks), CHUNK)]
-    results: dict[str, str] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        for found in pool.map(lambda ic: _run_chunk(version, fault, ic[1],
-                                                    tmp_path / f"report-{ic[0]}.yaml"),
-                              enumerate(chunks)):
-            results.update(found)
-    survived = {c: results.get(c, "not run") for c in checks if results.get(c) != "failed"}
-    assert not survived, (f"Linkerd {version} with fault {fault!r}: these checks did not fail: "
-                          f"{survived}")
+@pytest.mark.parametrize("version", _replay_params())
+def test_each_fault_of_the_cover_makes_its_checks_fail(version: str) -> None:
+    """Every check of the version's table, against a mesh with the fault the cover chose for
+    it (one fault a check, many faults a run: `--reference-fault-plan`), must fail."""
+    plan = _cover(_table().get(version, {}))
+    pairs = [(check, fault) for fault, checks in plan.items() for check in checks]
+    assert pairs, f"no fault covers a check of {version}"
+    survived = replay.survivors(replay.replay(version, pairs, FAST, chunk=CHUNK,
+                                              parallel=PARALLEL))
+    assert not survived, "\n".join(
+        f"Linkerd {version} with fault {fault!r}: these checks did not fail: {checks}"
+        for fault, checks in survived.items())
+
+
+def test_a_fault_plan_gives_each_check_its_own_fault_only(tmp_path: Path) -> None:
+    """The replay's soundness: under `--reference-fault-plan` a check's mesh has its own fault
+    and no other check's. Both checks are caught by the fault (suites/fault-catches.yaml); only
+    the one the plan gives it to fails, and the report says which faults each ran with."""
+    caught = "suites/test_denials_and_changes.py::test_a_denied_http_request_gets_an_empty_403"
+    spared = "suites/test_denials_and_changes.py::test_a_new_server_applies_without_a_restart"
+    fault = "named-port-unresolved"
+    table = _table()["2.11"]
+    assert fault in table[caught] and fault in table[spared]
+    found = replay.run_plan("2.11", {caught: fault}, FAST, select=[caught, spared])
+    assert found == {caught: "failed", spared: "passed"}, found

@@ -145,3 +145,16 @@ def test_kind_with_an_unwritable_kubeconfig_is_one_sentence(tmp_path: Path, wher
         kubeconfig = str(ro / "kubeconfig")
     done, state = _cluster_run(tmp_path, "--target", "kind", "--kubeconfig", kubeconfig)
     _refused(done, state, f"--kubeconfig {kubeconfig}")
+
+
+@pytest.mark.parametrize(("text", "args", "needle"), [
+    ("x: [gremlins]\n", (), "'gremlins' is not a fault"),
+    ("x: named-port-unresolved\n", (), "must map check node ids to lists of fault names"),
+    ("x: [named-port-unresolved]\n", ("--target", "kubeconfig"),
+     "--reference-fault-plan only applies to --target reference")],
+    ids=["unknown-fault", "not-a-list", "cluster-target"])
+def test_a_bad_fault_plan_is_one_sentence(tmp_path: Path, text: str, args: tuple[str, ...],
+                                          needle: str) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text)
+    _one_sentence(_run("--reference-fault-plan", str(plan), *args), needle)
